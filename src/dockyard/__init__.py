@@ -1,0 +1,3 @@
+"""dockyard: a container engine in Python (see docs/architecture.md)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,353 @@
+"""Host side of `create` (and of `exec`): plan, fork the stages, answer them, record state.
+
+The plan is a plain dict computed here, before any fork, so that every error we can
+detect early (bad config, bad seccomp profile, cgroup trouble) is reported before a process
+exists. The forked stages receive it by memory copy; see ``sync.py`` for the conversation.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ConfigError, DockyardError
+from ..oci import runtime_spec
+from . import log, sync
+from .state import CREATED, Container, proc_start_time
+
+
+def cgroup_path(cfg: dict, cid: str, systemd: bool) -> str:
+    """The container's cgroup, the same path in every hierarchy.
+
+    Absolute ``cgroupsPath`` is used as given, a relative one is placed under the root,
+    none means ``/dockyard/<id>``. With ``--systemd-cgroup`` a "slice:prefix:name" path is
+    mapped to the cgroupfs path systemd would use (/slice/prefix-name.scope), because this
+    runtime drives cgroupfs itself (no systemd D-Bus API here)."""
+    p = (cfg.get("linux") or {}).get("cgroupsPath") or ""
+    if systemd and p.count(":") == 2:
+        slice_, prefix, name = p.split(":")
+        p = f"/{slice_ or 'system.slice'}/{prefix + '-' if prefix else ''}{name}.scope"
+    if not p:
+        p = f"/dockyard/{cid}"
+    if not p.startswith("/"):
+        p = "/" + p
+    if ".." in p.split("/"):
+        raise ConfigError(f"linux.cgroupsPath {p!r} must not contain '..'")
+    return os.path.normpath(p)
+
+
+def cgroup_binds(mgr) -> list[tuple[str, str, str, str]]:
+    """(name under /sys/fs/cgroup, host dir of our cgroup, fstype, options) per hierarchy."""
+    layout = mgr.layout
+    if layout.mode == "v2":
+        return [("", layout.unified + mgr.path, "cgroup2", "")]
+    out = []
+    for mp in layout.hierarchies():
+        d = mp + mgr.path
+        if os.path.isdir(d):
+            out.append((os.path.basename(mp), d, "cgroup", ""))
+    return out
+
+
+def _namespace_plan(cfg: dict) -> tuple[dict[str, str], int, set[str]]:
+    join, unshare, new = {}, 0, set()
+    for ns in runtime_spec.namespace_list(cfg):
+        if ns.get("path"):
+            join[ns["type"]] = ns["path"]
+        else:
+            new.add(ns["type"])
+            if ns["type"] != "user":
+                unshare |= runtime_spec.NAMESPACES[ns["type"]]
+    return join, unshare, new
+
+
+def _root_mapped(cfg: dict) -> bool:
+    linux = cfg.get("linux") or {}
+    return any(m["containerID"] == 0 for m in linux.get("uidMappings") or []) and \
+        any(m["containerID"] == 0 for m in linux.get("gidMappings") or [])
+
+
+def _write_maps(pid: int, cfg: dict) -> None:
+    linux = cfg["linux"]
+    for kind, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux[key])
+        try:
+            with open(f"/proc/{pid}/{kind}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise DockyardError(f"write {kind} {text.strip()!r}: {e.strerror}") from None
+
+
+def _cloexec_inherited(preserve: int) -> None:
+    """Everything above the preserved fds closes on exec (runc: only 0-2 + --preserve-fds
+    reach the container); our own fds are already close-on-exec (PEP 446)."""
+    keep = 3 + preserve
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= keep:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def oci_state(c: Container, status: str) -> dict:
+    d = c.data
+    return {"ociVersion": runtime_spec.OCI_VERSION, "id": c.id, "status": status,
+            "pid": d.get("pid", 0) if status != "stopped" else 0, "bundle": d.get("bundle", ""),
+            "annotations": (d.get("config") or {}).get("annotations") or {}}
+
+
+def send_console(console_socket: str, fd: int, name: str) -> None:
+    import _socket
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.connect(console_socket)
+        sync_fds = __import__("struct").pack("i", fd)
+        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, sync_fds)])
+    except OSError as e:
+        raise DockyardError(f"console socket {console_socket}: {e.strerror}") from None
+    finally:
+        s.close()
+
+
+# Devices every container may use whatever the spec's device rules say: the default nodes,
+# /dev/console, /dev/ptmx and the container's own ptys (runc's AllowedDevices).
+DEFAULT_DEVICE_RULES = [
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # full
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # random
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # urandom
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # tty
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # console
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # ptmx
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},            # pts/*
+]
+
+
+def resources_with_default_devices(cfg: dict) -> dict:
+    linux = cfg.get("linux") or {}
+    res = dict(linux.get("resources") or {})
+    rules = list(res.get("devices") or [])
+    if rules:
+        rules += DEFAULT_DEVICE_RULES
+        # Nodes the spec asks us to create must also be usable.
+        rules += [{"allow": True, "type": "c" if d["type"] == "u" else d["type"], "major": d.get("major"),
+                   "minor": d.get("minor"), "access": "rwm"} for d in linux.get("devices") or []
+                  if d["type"] in ("c", "b", "u")]
+        res["devices"] = rules
+    return res
+
+
+def _make_manager(c: Container, cfg: dict, systemd: bool):
+    from . import cgroups
+
+    mgr = cgroups.Manager(cgroups.detect(), cgroup_path(cfg, c.id, systemd))
+    mgr.create()
+    return mgr
+
+
+def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
+           console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
+           systemd_cgroup: bool = False, keep_console: bool = False) -> tuple[Container, int | None]:
+    """Create the container; returns it (still locked) and, with ``keep_console``, the pty
+    master for `run` to proxy. Anything created is removed again if a step fails."""
+    bundle = os.path.abspath(bundle)
+    if not os.path.isdir(bundle):
+        raise ConfigError(f"bundle {bundle} does not exist")
+    cfg = runtime_spec.load_config(bundle)
+    proc = cfg["process"]
+    if proc.get("terminal") and not console_socket and not keep_console:
+        raise ConfigError("process.terminal is true: --console-socket is required")
+    if console_socket and not proc.get("terminal"):
+        raise ConfigError("--console-socket given but process.terminal is false")
+    join, unshare, new = _namespace_plan(cfg)
+    if (cfg.get("hostname") or cfg.get("domainname")) and "uts" not in new:
+        raise ConfigError("hostname/domainname need a new uts namespace")
+    flt = None
+    if (cfg.get("linux") or {}).get("seccomp"):
+        from . import seccomp
+
+        flt = seccomp.compile(cfg["linux"]["seccomp"])
+    c = Container.new(root, cid)
+    mgr = child = None
+    master = None
+    try:
+        c.data.update({"bundle": bundle, "rootfs": runtime_spec.rootfs_path(cfg, bundle), "config": cfg,
+                       "created": _now(), "creator": os.getpid(), "pid": 0,
+                       "owner": "", "systemd_cgroup": systemd_cgroup})
+        c.save()  # from here on a crash leaves something `delete` can clean up
+        mgr = _make_manager(c, cfg, systemd_cgroup)
+        c.data["cgroup"] = mgr.to_dict()
+        c.save()
+        for w in mgr.set(resources_with_default_devices(cfg)):
+            log.log("warning", w)
+        os.mkfifo(c.fifo, 0o622)
+        hooks = cfg.get("hooks") or {}
+        plan = {
+            "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,
+            "new_userns": "user" in new, "root_mapped": _root_mapped(cfg), "new_mountns": "mount" in new,
+            "new_utsns": "uts" in new, "new_cgroupns": "cgroup" in new, "no_pivot": no_pivot,
+            "cgroup_binds": cgroup_binds(mgr), "fifo": c.fifo, "seccomp": flt,
+            "setgroups_ok": "user" not in new and "user" not in join,
+            # startContainer hooks need the state too, which the init learns in the same exchange.
+            "has_create_hooks": any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
+                                                           "startContainer")),
+            "hook_state": None, "stage2": None,
+        }
+        from . import init
+
+        plan["stage2"] = init.init_stage2
+        init.preload(plan)
+        _cloexec_inherited(preserve_fds)
+        host, child_end = sync.pair()
+        child = os.fork()
+        if child == 0:  # stage 1
+            os.close(c.lockfd)  # the flock must not outlive this command in the container
+            host.close()
+            init.stage1(child_end, plan)
+        child_end.close()
+        mgr.add(child)
+        pid = _drive(host, c, cfg, plan, child, console_socket, keep_console)
+        master = pid[1]
+        c.data.update({"pid": pid[0], "pid_start": proc_start_time(pid[0]), "status": CREATED})
+        c.data.pop("creator", None)
+        c.save()
+        if pid_file:
+            _write_pid_file(pid_file, pid[0])
+        host.close()
+        return c, master
+    except BaseException:
+        _undo(c, mgr, child)
+        if master is not None:
+            os.close(master)
+        raise
+
+
+def _drive(host, c: Container, cfg: dict, plan: dict, child: int, console_socket, keep_console):
+    """Answer the stages until the init says ready. Returns (init pid, pty master or None)."""
+    sync.send(host, {"t": "go"})
+    msg, _ = sync.recv(host, 30)
+    if msg["t"] == "userns":
+        _write_maps(child, cfg)
+        sync.send(host, {"t": "mapped"})
+        msg, _ = sync.recv(host, 30)
+    if msg["t"] != "pid":
+        raise DockyardError(f"protocol error: unexpected {msg['t']!r} from stage 1")
+    init_pid = msg["pid"]
+    os.waitpid(child, 0)
+    c.data["pid"] = init_pid
+    c.data["pid_start"] = proc_start_time(init_pid)
+    c.save()
+    return _answer_until_ready(host, c, init_pid, console_socket, keep_console)
+
+
+def _answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_console):
+    """Serve hooks, console and seccomp-listener requests until the process says ready."""
+    from . import hooks
+
+    cfg = c.data["config"]
+    master = None
+    while True:
+        msg, fds = sync.recv(host, 60)
+        t = msg["t"]
+        if t == "hooks":
+            state = oci_state(c, "creating")
+            hk = cfg.get("hooks") or {}
+            hooks.run("prestart", hk.get("prestart"), state)
+            hooks.run("createRuntime", hk.get("createRuntime"), state)
+            sync.send(host, {"t": "hooks-done", "state": state})
+        elif t == "console":
+            if keep_console:
+                master = fds[0]
+            else:
+                try:
+                    send_console(console_socket, fds[0], msg.get("name", ""))
+                finally:
+                    os.close(fds[0])
+        elif t == "seccomp":
+            from . import seccomp
+
+            sc = cfg["linux"]["seccomp"]
+            try:
+                seccomp.send_listener_fd(sc["listenerPath"], fds[0], oci_state(c, "creating"),
+                                         sc.get("listenerMetadata", ""))
+            finally:
+                os.close(fds[0])
+        elif t == "ready":
+            return init_pid, master
+        else:
+            raise DockyardError(f"protocol error: unexpected {t!r} from container init")
+
+
+def _drive_exec(host, c: Container, child: int, console_socket, keep_console: bool):
+    """The exec flavour of _drive: no userns, no hooks; returns (pid, pty master or None)."""
+    sync.send(host, {"t": "go"})
+    msg, _ = sync.expect(host, "pid", 30)
+    os.waitpid(child, 0)
+    return _answer_until_ready(host, c, msg["pid"], console_socket, keep_console)
+
+
+def _undo(c: Container, mgr, child: int | None) -> None:
+    """Leave nothing behind after a failed create: processes, cgroup, state directory."""
+    import signal
+
+    pid = c.data.get("pid") or 0
+    if pid and proc_start_time(pid) is not None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if child:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:
+            pass
+    if pid:
+        wait_gone(pid, 5.0)
+    if mgr is not None:
+        try:
+            for p in mgr.pids():
+                os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            mgr.destroy()
+        except DockyardError as e:
+            log.log("warning", f"cleanup: {e}")
+    c.remove()
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has exited (a zombie counts: it holds no resources but its pid)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while proc_start_time(pid) is not None:
+        try:
+            os.waitpid(pid, os.WNOHANG)  # we may be its (sub)reaper
+        except ChildProcessError:
+            pass
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _now() -> str:
+    import time
+
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
