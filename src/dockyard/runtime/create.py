@@ -184,6 +184,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
         for w in mgr.set(resources_with_default_devices(cfg)):
             log.log("warning", w)
         os.mkfifo(c.fifo, 0o622)
+        os.chmod(c.fifo, 0o622)  # mkfifo's mode passed the umask: the init may run as any user
         hooks = cfg.get("hooks") or {}
         plan = {
             "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,

@@ -99,12 +99,12 @@ def init_stage2(sock, plan: dict) -> None:
             _maybe_hooks(sock, plan)
             os.chroot(plan["rootfs"])
             os.chdir("/")
+            _sysctl(linux.get("sysctl"))
         if plan.get("new_utsns"):
             if cfg.get("hostname") is not None:
                 libc.sethostname(cfg["hostname"])
             if cfg.get("domainname") is not None:
                 libc.setdomainname(cfg["domainname"])
-        _sysctl(linux.get("sysctl"))
         if proc.get("terminal"):
             _setup_console(sock, proc.get("consoleSize"))
         finish_process(sock, plan, proc, fifo_fd)
@@ -148,6 +148,7 @@ def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> None:
         os.close(root_fd)
     _maybe_hooks(sock, plan)
     mounts.pivot(rootfs, plan["no_pivot"])
+    _sysctl(linux.get("sysctl"))  # before readonlyPaths makes /proc/sys read-only
     if cfg["root"].get("readonly"):
         mounts.remount_root_readonly()
     mounts.readonly_paths(linux.get("readonlyPaths"))

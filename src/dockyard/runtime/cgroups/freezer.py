@@ -40,7 +40,8 @@ def freeze_v1(d: str, timeout: float = TIMEOUT) -> None:
             raise CgroupError(f"cgroup freezer: {d}/freezer.state is {state!r} after writing FROZEN")
         if time.monotonic() > deadline:
             f.write(d, "freezer.state", "THAWED")
-            raise CgroupError(f"cgroup freezer: {d} still FREEZING after {timeout:g}s (a task in uninterruptible sleep?)")
+            raise CgroupError(f"cgroup freezer: {d} still FREEZING after {timeout:g}s "
+                              "(a task in uninterruptible sleep?)")
         _backoff(i)
         i += 1
 

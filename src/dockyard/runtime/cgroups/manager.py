@@ -25,7 +25,6 @@ import os
 import time
 
 from ...errors import CgroupError
-from . import freezer
 from .files import Files, error, read
 from .layout import V2_CONTROLLERS, Layout
 
@@ -85,7 +84,7 @@ class Manager:
             return mod.WHY_NOT_V2
         if mod.V1 is None and not self.layout.unified:
             return mod.WHY_NOT_V1
-        v1 = f"no {mod.V1} hierarchy mounted" if mod.V1 else ""
+        v1 = f"no {mod.V1} hierarchy mounted" if mod.V1 and self.layout.mode != "v2" else ""
         v2 = f"{mod.V2} not in cgroup v2's cgroup.controllers" if mod.V2 and self.layout.unified else ""
         return f"not applied ({' and '.join(x for x in (v1, v2) if x)})"
 
@@ -157,14 +156,17 @@ class Manager:
         return warnings
 
     def freeze(self) -> None:
+        from . import freezer
         version, d = self._freezer()
         (freezer.freeze_v1 if version == "v1" else freezer.freeze_v2)(d)
 
     def thaw(self) -> None:
+        from . import freezer
         version, d = self._freezer()
         (freezer.thaw_v1 if version == "v1" else freezer.thaw_v2)(d)
 
     def frozen(self) -> bool:
+        from . import freezer
         where = self._where("freezer", "")
         if where is None:
             return False
