@@ -22,6 +22,8 @@ $(BIN)/dockyard-runtime: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m dockyard.launcher $(BIN)
+	$(BIN)/python -m compileall -q src/dockyard
 	@touch $@
 
 venv: $(BIN)/dockyard-runtime

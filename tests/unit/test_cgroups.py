@@ -763,3 +763,13 @@ def test_stats_v2_without_pids_controller_counts_procs(tmp_path):
     del knobs["pids.current"], knobs["pids.max"]
     s = v2_host(tmp_path, controllers="cpu memory", knobs=knobs).stats()
     assert s["pids"] == {"current": 2, "limit": 0}
+
+
+def test_manager_order_table_matches_each_controllers_key():
+    import importlib
+
+    from dockyard.runtime.cgroups.manager import ORDER
+
+    for name, key in ORDER:
+        mod = importlib.import_module(f"dockyard.runtime.cgroups.{name}")
+        assert mod.KEY == key, name

@@ -19,7 +19,7 @@ HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", 
 
 
 def load_json(path: str, what: str):
-    import json
+    from .. import _json as json
 
     try:
         with open(path, "rb") as f:
@@ -28,7 +28,7 @@ def load_json(path: str, what: str):
         raise ConfigError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise ConfigError(f"{what} is a directory: {path}") from None
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+    except ValueError as e:  # bad JSON, UnicodeDecodeError
         raise ConfigError(f"{what} {path} is not valid JSON: {e}") from None
 
 

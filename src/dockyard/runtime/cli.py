@@ -140,6 +140,10 @@ def _one_id(rest: list[str], cmd: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    if argv[:1] in (["--version"], ["-v"]):
+        argv = ["version"]
+    elif argv[:1] in (["--help"], ["-h"]):
+        argv = ["help"]
     try:
         g, rest = parse(argv, GLOBAL, stop_at_positional=True)
         from . import log

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -20,6 +19,8 @@ def _id(args: list[str], cmd: str) -> str:
 
 
 def _print_json(obj) -> None:
+    import json
+
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
@@ -37,6 +38,8 @@ def cmd_spec(root, o, args, g) -> int:
         spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
         spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
         spec["linux"]["resources"] = {}
+    import json
+
     with open(path, "w") as f:
         json.dump(spec, f, indent=2)
         f.write("\n")
@@ -256,6 +259,8 @@ def _size(v: str) -> int:
 def update_resources(o: dict) -> dict:
     from ..oci.runtime_spec import load_json
 
+    import json
+
     res: dict = {}
     if o.get("resources"):
         src = o["resources"]
@@ -294,6 +299,7 @@ def cmd_update(root, o, args, g) -> int:
 
 
 def cmd_events(root, o, args, g) -> int:
+    import json
     import time
 
     cid = _id(args, "events")

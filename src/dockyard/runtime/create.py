@@ -55,7 +55,9 @@ def _namespace_plan(cfg: dict) -> tuple[dict[str, str], int, set[str]]:
             join[ns["type"]] = ns["path"]
         else:
             new.add(ns["type"])
-            if ns["type"] != "user":
+            # user: unshared first, alone (maps must be written between); cgroup: by the
+            # init itself once it is in its cgroup, so that cgroup becomes its namespace root.
+            if ns["type"] not in ("user", "cgroup"):
                 unshare |= runtime_spec.NAMESPACES[ns["type"]]
     return join, unshare, new
 
@@ -181,10 +183,6 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
         mgr = _make_manager(c, cfg, systemd_cgroup)
         c.data["cgroup"] = mgr.to_dict()
         c.save()
-        for w in mgr.set(resources_with_default_devices(cfg)):
-            log.log("warning", w)
-        os.mkfifo(c.fifo, 0o622)
-        os.chmod(c.fifo, 0o622)  # mkfifo's mode passed the umask: the init may run as any user
         hooks = cfg.get("hooks") or {}
         plan = {
             "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,
@@ -209,8 +207,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
             host.close()
             init.stage1(child_end, plan)
         child_end.close()
-        mgr.add(child)
-        pid = _drive(host, c, cfg, plan, child, console_socket, keep_console)
+        pid = _drive(host, c, cfg, plan, child, mgr, console_socket, keep_console)
         master = pid[1]
         c.data.update({"pid": pid[0], "pid_start": proc_start_time(pid[0]), "status": CREATED})
         c.data.pop("creator", None)
@@ -226,8 +223,13 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
         raise
 
 
-def _drive(host, c: Container, cfg: dict, plan: dict, child: int, console_socket, keep_console):
-    """Answer the stages until the init says ready. Returns (init pid, pty master or None)."""
+def _drive(host, c: Container, cfg: dict, plan: dict, child: int, mgr, console_socket, keep_console):
+    """Answer the stages until the init says ready. Returns (init pid, pty master or None).
+
+    The init is moved into its cgroup while it sets up its rootfs: on cgroup v1 the first
+    write to cgroup.procs waits for an RCU grace period (~10 ms here), and overlapping it
+    with the mounts hides most of that. The init waits for "joined" before anything that
+    must run limited (hooks, the workload) and before it unshares its cgroup namespace."""
     sync.send(host, {"t": "go"})
     msg, _ = sync.recv(host, 30)
     if msg["t"] == "userns":
@@ -237,10 +239,16 @@ def _drive(host, c: Container, cfg: dict, plan: dict, child: int, console_socket
     if msg["t"] != "pid":
         raise DockyardError(f"protocol error: unexpected {msg['t']!r} from stage 1")
     init_pid = msg["pid"]
-    os.waitpid(child, 0)
     c.data["pid"] = init_pid
     c.data["pid_start"] = proc_start_time(init_pid)
+    mgr.add(init_pid)
+    for w in mgr.set(resources_with_default_devices(cfg)):
+        log.log("warning", w)
+    os.mkfifo(c.fifo, 0o622)
+    os.chmod(c.fifo, 0o622)  # mkfifo's mode passed the umask: the init may run as any user
     c.save()
+    sync.send(host, {"t": "joined"})
+    os.waitpid(child, 0)
     return _answer_until_ready(host, c, init_pid, console_socket, keep_console)
 
 

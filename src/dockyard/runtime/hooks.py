@@ -11,10 +11,10 @@ Who runs which kind, and where (runtime-spec config.md#posix-platform-hooks):
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from .. import _json as json
 from ..errors import HookError
 
 

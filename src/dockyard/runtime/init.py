@@ -92,10 +92,10 @@ def init_stage2(sock, plan: dict) -> None:
             # we hold host fds (the CVE-2019-5736 lesson). In a new user namespace this would
             # also stop us using /proc/self/fd, so there we rely on the namespace boundary.
             libc.prctl(libc.PR_SET_DUMPABLE, 0, step="set non-dumpable")
-        fifo_fd = os.open(plan["fifo"], os.O_PATH | os.O_CLOEXEC) if plan["fifo"] else -1
         if plan["new_mountns"]:
-            _prepare_rootfs(sock, plan, cfg, linux)
+            fifo_fd = _prepare_rootfs(sock, plan, cfg, linux)
         else:
+            fifo_fd = _joined(sock, plan)
             _maybe_hooks(sock, plan)
             os.chroot(plan["rootfs"])
             os.chdir("/")
@@ -112,6 +112,15 @@ def init_stage2(sock, plan: dict) -> None:
         _die(sock, e)
 
 
+def _joined(sock, plan: dict) -> int:
+    """Wait until the host has put us in our cgroup (and made the exec fifo), then take the
+    cgroup namespace, whose root is the cgroup we are in. Returns an O_PATH fd of the fifo."""
+    sync.expect(sock, "joined")
+    if plan["new_cgroupns"]:
+        libc.unshare(libc.CLONE_NEWCGROUP)
+    return os.open(plan["fifo"], os.O_PATH | os.O_CLOEXEC)
+
+
 def _maybe_hooks(sock, plan: dict) -> None:
     if not plan["has_create_hooks"]:
         return
@@ -123,7 +132,7 @@ def _maybe_hooks(sock, plan: dict) -> None:
     hooks.run("createContainer", (plan["config"].get("hooks") or {}).get("createContainer"), msg["state"])
 
 
-def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> None:
+def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> int:
     rootfs = plan["rootfs"]
     # Keep our mounts from propagating back to the host (the default is a slave of it).
     prop = mounts.PROPAGATION.get(linux.get("rootfsPropagation") or "", libc.MS_SLAVE | libc.MS_REC)
@@ -134,7 +143,7 @@ def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> None:
     try:
         has_devpts = dev_is_bind = False
         for m in cfg.get("mounts") or ():
-            mounts.mount_one(root_fd, m, plan["bundle"], plan["cgroup_binds"], plan["new_cgroupns"])
+            mounts.mount_one(root_fd, m, plan["bundle"], plan["cgroup_binds"])
             if m["destination"] == "/dev/pts" and m.get("type") == "devpts":
                 has_devpts = True
             if m["destination"] == "/dev" and ("bind" in (m.get("options") or ()) or "rbind" in (m.get("options") or ())):
@@ -146,6 +155,7 @@ def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> None:
             os.close(mounts.paths.open_in_root(root_fd, cwd, create="dir"))
     finally:
         os.close(root_fd)
+    fifo_fd = _joined(sock, plan)
     _maybe_hooks(sock, plan)
     mounts.pivot(rootfs, plan["no_pivot"])
     _sysctl(linux.get("sysctl"))  # before readonlyPaths makes /proc/sys read-only
@@ -153,6 +163,7 @@ def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> None:
         mounts.remount_root_readonly()
     mounts.readonly_paths(linux.get("readonlyPaths"))
     mounts.mask_paths(linux.get("maskedPaths"))
+    return fifo_fd
 
 
 def _sysctl(sysctl: dict | None) -> None:

@@ -26,7 +26,7 @@ def log(level: str, msg: str) -> None:
     if _path:
         t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if _json:
-            import json
+            from .. import _json as json
 
             line = json.dumps({"level": level, "msg": msg, "time": t})
         else:

@@ -77,13 +77,13 @@ def _bind_source(m: dict, bundle: str) -> str:
     return src if src.startswith("/") else os.path.join(bundle, src)
 
 
-def mount_one(root_fd: int, m: dict, bundle: str, cgroup_binds, cgroupns: bool) -> None:
+def mount_one(root_fd: int, m: dict, bundle: str, cgroup_binds) -> None:
     """Mount one spec ``mounts`` entry under the rootfs open as ``root_fd``."""
     dest = m["destination"]
     flags, prop, data = parse_options(m.get("options"))
     mtype = m.get("type") or ""
     if mtype == "cgroup":
-        return _mount_cgroup(root_fd, dest, flags, cgroup_binds, cgroupns)
+        return _mount_cgroup(root_fd, dest, flags, cgroup_binds)
     bind = _is_bind(m, flags)
     if bind:
         src = _bind_source(m, bundle)
@@ -140,20 +140,19 @@ def _remount_bind(target: str, flags: int, src: str, shown: str) -> None:
     libc.mount(None, target, None, libc.MS_BIND | libc.MS_REMOUNT | flags | locked, shown=shown)
 
 
-def _mount_cgroup(root_fd: int, dest: str, flags: int, cgroup_binds, cgroupns: bool) -> None:
+def _mount_cgroup(root_fd: int, dest: str, flags: int, cgroup_binds) -> None:
     """The spec's ``cgroup`` mount: the container's own cgroups, never the host's tree.
 
     ``cgroup_binds`` is computed by the host side: (name, host directory of this
-    container's cgroup, fstype, super options) for each hierarchy. On pure v2 with a
-    cgroup namespace we mount a fresh cgroup2 (its root is the container's cgroup);
-    otherwise a tmpfs holds one bind mount per hierarchy, like runc and Docker on v1.
+    container's cgroup, fstype, super options) for each hierarchy. Always bind mounts of
+    the container's own cgroup directories (one, on pure v2; else one per hierarchy under a
+    tmpfs, like runc and Docker on v1): the mounts happen before the init has joined its
+    cgroup namespace (see init._joined), and a bind shows exactly the container's subtree
+    whatever namespace the mounter is in.
     """
     fd = paths.open_in_root(root_fd, dest, create="dir")
     try:
         target = paths.fd_path(fd)
-        if len(cgroup_binds) == 1 and cgroup_binds[0][0] == "" and cgroupns:
-            libc.mount("cgroup2", target, "cgroup2", flags, shown=dest)
-            return
         if len(cgroup_binds) == 1 and cgroup_binds[0][0] == "":
             _, host_dir, _, _ = cgroup_binds[0]
             libc.mount(host_dir, target, None, libc.MS_BIND | libc.MS_REC, shown=dest)

@@ -102,12 +102,14 @@ class Container:
         return cls(root, cid, dirfd, lockfd, data)
 
     def save(self) -> None:
-        import json
+        from .. import _json as json
 
         tmp = f"state.json.{os.getpid()}"
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=self.dirfd)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.data, f)
+        try:
+            os.write(fd, json.dumps(self.data).encode())
+        finally:
+            os.close(fd)
         os.rename(tmp, "state.json", src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
 
     def alive(self) -> bool:
@@ -153,7 +155,7 @@ class Container:
 
 
 def _read_state(dirfd: int) -> dict | None:
-    import json
+    from .. import _json as json
 
     try:
         fd = os.open("state.json", os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirfd)

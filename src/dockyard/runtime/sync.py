@@ -4,13 +4,15 @@ A SOCK_SEQPACKET socketpair keeps message boundaries, so each message is one JSO
 in one datagram, optionally carrying fds (SCM_RIGHTS). Message kinds, in order:
 
     host (P)                         stage 1 (C1)                     stage 2 = init (C2)
-    fork C1, cgroup add C1
+    fork C1
     {"t":"go"}  ------------------>  setns() joined namespaces
                                      unshare(CLONE_NEWUSER)?
                 <------------------  {"t":"userns"}
     write uid_map, gid_map
     {"t":"mapped"} --------------->  unshare(others), fork C2 ------> setsid, mounts, /dev
                 <------------------  {"t":"pid","pid":C2}; exit
+    cgroup add C2, limits, exec.fifo
+    {"t":"joined"} ------------------------------------------------>  unshare(cgroup ns)
                 <-------------------------------------------------  {"t":"hooks"}       (if hooks)
     prestart, createRuntime hooks
     {"t":"hooks-done","state":..} ------------------------------->  createContainer hooks,
@@ -29,9 +31,9 @@ We use the C ``_socket`` module: ``socket.py`` costs ~2 ms of imports on every s
 from __future__ import annotations
 
 import _socket
-import json
 import struct
 
+from .. import _json as json
 from ..errors import DockyardError
 
 _MAXFDS = 4
@@ -44,10 +46,15 @@ def pair():
 
 def send(sock, msg: dict, fds: list[int] | tuple = ()) -> None:
     data = json.dumps(msg).encode()
-    if fds:
-        sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
-    else:
-        sock.send(data)
+    try:
+        if fds:
+            sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
+        else:
+            sock.send(data)
+    except (BrokenPipeError, ConnectionResetError):
+        # The peer is gone; it usually said why just before exiting: raise that instead.
+        recv(sock, 1.0)
+        raise DockyardError("container init exited unexpectedly") from None
 
 
 def recv(sock, timeout: float | None = None) -> tuple[dict, list[int]]:

@@ -31,13 +31,22 @@ from .layout import V2_CONTROLLERS, Layout
 RMDIR_TIMEOUT = 1.0  # seconds of EBUSY retries: an exiting task leaves its cgroup shortly after
 
 
-def _controllers() -> tuple:
-    """The controller modules in the order set() applies them (imported on first use, so
-    commands that never set limits do not pay for them). Why this order: cpuset and cpu
-    first, as runc; devices late, so a bad device rule is not the reason the cheap limits
-    are missing; unified last, so explicit v2 values win over converted ones."""
-    from . import blkio, cpu, cpuset, devices, hugetlb, memory, net_cls, net_prio, pids, rdma, unified
-    return (cpuset, cpu, memory, pids, blkio, hugetlb, rdma, net_cls, net_prio, devices, unified)
+# (module, the linux.resources key it reads) in the order set() applies them. Why this
+# order: cpuset and cpu first, as runc; devices late, so a bad device rule is not the reason
+# the cheap limits are missing; unified last, so explicit v2 values win over converted ones.
+# The key is repeated here (each module's KEY says the same; a unit test checks) so that
+# set() imports only the controllers a config uses: ~0.2 ms each on every container start.
+ORDER = (("cpuset", "cpu"), ("cpu", "cpu"), ("memory", "memory"), ("pids", "pids"), ("blkio", "blockIO"),
+         ("hugetlb", "hugepageLimits"), ("rdma", "rdma"), ("net_cls", "network"), ("net_prio", "network"),
+         ("devices", "devices"), ("unified", "unified"))
+
+
+def _controllers(resources: dict | None = None) -> tuple:
+    """The controller modules set() needs for ``resources`` (all of them when None)."""
+    import importlib
+
+    return tuple(importlib.import_module(f"{__package__}.{name}") for name, key in ORDER
+                 if resources is None or resources.get(key))
 
 
 def normalize(path: str) -> str:
@@ -135,7 +144,7 @@ class Manager:
         resources = resources or {}
         warnings: list[str] = []
         plan = []
-        for mod in _controllers():
+        for mod in _controllers(resources):
             part = mod.pick(resources)
             if not part:
                 continue
