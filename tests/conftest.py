@@ -26,3 +26,14 @@ def need_binary(name: str) -> str:
     path = shutil.which(name)
     need(path is not None, f"needs {name} (apt: see Makefile APT_PKGS)")
     return path
+
+
+def shared_reference(*parts: str) -> str:
+    """A file under shared/reference (specs and data we test against but do not copy into
+    the project): $DOCKYARD_SHARED, the project's ../shared, or /work/shared."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for base in (os.environ.get("DOCKYARD_SHARED"), os.path.join(here, "..", "..", "shared"), "/work/shared"):
+        if base and os.path.isdir(os.path.join(base, "reference")):
+            return os.path.normpath(os.path.join(base, "reference", *parts))
+    need(False, "shared/reference (set DOCKYARD_SHARED)")
+    return ""

@@ -22,7 +22,12 @@ TEMPLATE = """#!{python} -IS
 import sys
 sys.path.insert(0, {path!r})
 from {module} import {func}
-sys.exit({func}())
+code = {func}()
+# Skip interpreter teardown (module cleanup, GC): ~5 ms of a container start. Flush first.
+sys.stdout.flush()
+sys.stderr.flush()
+import os
+os._exit(code if isinstance(code, int) else 1)
 """
 
 

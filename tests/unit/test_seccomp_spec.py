@@ -17,7 +17,9 @@ from dockyard._sys import seccomp as _sc
 from dockyard.errors import SeccompError
 from dockyard.runtime import seccomp
 
-DOCKER_PROFILE = Path("/work/shared/reference/docker-default-seccomp.json")
+from conftest import shared_reference  # noqa: E402
+
+DOCKER_PROFILE = Path(shared_reference("docker-default-seccomp.json"))
 # Docker's 14 default capabilities: decide which capability-gated entries apply.
 DOCKER_CAPS = {
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",

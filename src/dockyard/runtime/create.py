@@ -300,7 +300,7 @@ def _drive_exec(host, c: Container, child: int, console_socket, keep_console: bo
 
 def _undo(c: Container, mgr, child: int | None) -> None:
     """Leave nothing behind after a failed create: processes, cgroup, state directory."""
-    import signal
+    import _signal as signal
 
     pid = c.data.get("pid") or 0
     if pid and proc_start_time(pid) is not None:

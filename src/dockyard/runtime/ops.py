@@ -5,7 +5,9 @@ container under its lock, checks the status transition, then acts."""
 from __future__ import annotations
 
 import os
-import signal
+
+# _signal, not signal: the signal module builds its Signals enums at import (~4 ms).
+import _signal as signal
 
 from ..errors import ConfigError, DockyardError, InvalidState, NotFound
 from . import log
@@ -58,7 +60,8 @@ def start(c: Container) -> None:
               oci_state(c, RUNNING), warn_only=True, log=log.log)
 
 
-SIGNALS = {name: getattr(signal, name) for name in dir(signal) if name.startswith("SIG") and not name.startswith("SIG_")}
+SIGNALS = {name: getattr(signal, name) for name in dir(signal)
+           if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal, name), int)}
 
 
 def parse_signal(s: str) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import select
-import signal
+
+import _signal as signal
 
 
 def proxy_until_exit(master: int, pid: int) -> int:
