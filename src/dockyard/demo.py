@@ -15,7 +15,7 @@ echo "  my PID is $$ -- PID 1 of my own PID namespace; processes I can see: $(ls
 echo "  capabilities I hold: $(grep CapEff /proc/self/status | cut -f2) (the host's root has 000001fffeffffff)"
 echo "  no_new_privs: $(grep NoNewPrivs /proc/self/status | cut -f2);  seccomp mode: $(grep '^Seccomp:' /proc/self/status | cut -f2)"
 echo "  my root filesystem: $(ls / | tr '\n' ' ')"
-echo "  /proc/kcore is masked: $(wc -c < /proc/kcore 2>/dev/null || echo unreadable) bytes; / is read-only: $(touch /x 2>/dev/null && echo no || echo yes)"
+echo "  /proc/timer_list is masked: it reads as $(cat /proc/timer_list | wc -c) bytes; / is read-only: $(touch /x 2>/dev/null && echo no || echo yes)"
 echo "  memory limit from my cgroup: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
 exit 7
 """
