@@ -50,7 +50,9 @@ def _create(root, o, args, g, keep_console=False):
     from .create import create
 
     if g.get("systemd_cgroup"):
-        log.log("debug", "--systemd-cgroup: using cgroupfs with systemd-style path mapping")
+        log.log("warning", "--systemd-cgroup is not supported (no systemd D-Bus API is used): the cgroup is "
+                "made on cgroupfs directly, at the path systemd would use (slice:prefix:name -> "
+                "/slice/prefix-name.scope)")
     return create(root, _id(args, "create"), o.get("bundle") or ".", pid_file=o.get("pid_file"),
                   console_socket=o.get("console_socket"), no_pivot=bool(o.get("no_pivot")),
                   preserve_fds=int(o.get("preserve_fds") or 0), systemd_cgroup=bool(g.get("systemd_cgroup")),
