@@ -241,3 +241,31 @@ def test_concurrent_create_same_id_only_one_wins(rt, bundle, tmp_path):
     assert all("already exists" in e for e, code in zip(errs, codes) if code != 0)
     assert rt.state(c)["status"] == "created"
     rt("delete", c, check=True)  # a created container can be deleted without --force
+
+
+def test_systemd_cgroup_flag_is_accepted_and_says_what_it_does(rt, bundle, tmp_path):
+    import glob
+
+    existed = set(glob.glob("/sys/fs/cgroup/*/system.slice"))
+    b = bundle("sleep", "30")
+    c = cid(rt)
+    b.linux(cgroupsPath=f"system.slice:dyt:{c}")
+    log = tmp_path / "log.json"
+    rt.detach("--systemd-cgroup", "--log", str(log), "--log-format", "json", "run", "-d", "--bundle", b.path, c)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e["level"] == "warning" and "--systemd-cgroup is not supported" in e["msg"] for e in entries)
+    pid = rt.state(c)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert f"/system.slice/dyt-{c}.scope" in f.read()
+    rt("delete", "--force", c, check=True)
+    assert not os.path.exists(f"/sys/fs/cgroup/pids/system.slice/dyt-{c}.scope")
+    for d in set(glob.glob("/sys/fs/cgroup/*/system.slice")) - existed:  # parents we made
+        os.rmdir(d)
+
+
+def test_errors_go_to_the_json_log_for_containerd(rt, tmp_path):
+    log = tmp_path / "log.json"
+    p = rt("--log", str(log), "--log-format", "json", "state", "missing")
+    assert p.returncode != 0
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["level"] == "error" and "does not exist" in last["msg"] and last["time"]
