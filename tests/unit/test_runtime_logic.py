@@ -182,7 +182,7 @@ def test_reference_schema_fixtures_that_we_can_judge():
     import glob
     import json
 
-    from conftest import shared_reference
+    from support import shared_reference
 
     files = glob.glob(os.path.join(shared_reference("runtime-spec-schema", "test", "config", "good"), "*.json"))
     assert files

@@ -17,7 +17,7 @@ from dockyard._sys import seccomp as _sc
 from dockyard.errors import SeccompError
 from dockyard.runtime import seccomp
 
-from conftest import shared_reference  # noqa: E402
+from support import shared_reference  # noqa: E402
 
 DOCKER_PROFILE = Path(shared_reference("docker-default-seccomp.json"))
 # Docker's 14 default capabilities: decide which capability-gated entries apply.

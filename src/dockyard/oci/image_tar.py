@@ -37,8 +37,8 @@ def goarch() -> str:
 
 
 def layer_tar(rootfs: str) -> bytes:
-    """The rootfs as an uncompressed tar, entries sorted and with fixed times/owners, so the
-    same tree always gives the same digest."""
+    """The rootfs as an uncompressed tar, entries sorted and with mtime 0, so the same tree
+    always gives the same digest."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for dirpath, dirnames, filenames in os.walk(rootfs):
@@ -47,9 +47,10 @@ def layer_tar(rootfs: str) -> bytes:
                 full = os.path.join(dirpath, name)
                 arc = os.path.relpath(full, rootfs)
                 ti = tar.gettarinfo(full, arcname=arc)
+                if ti is None:  # a socket: nothing an image can carry
+                    continue
                 ti.mtime = 0
-                ti.uid = ti.gid = 0
-                ti.uname = ti.gname = ""
+                ti.uname = ti.gname = ""  # numeric owners as on disk; names would depend on the host
                 if ti.isfile():
                     with open(full, "rb") as f:
                         tar.addfile(ti, f)
