@@ -54,10 +54,11 @@ def start(c: Container) -> None:
     finally:
         os.close(fd)
     os.unlink(c.fifo)
-    from . import hooks
+    poststart = (c.data["config"].get("hooks") or {}).get("poststart")
+    if poststart:
+        from . import hooks
 
-    hooks.run("poststart", (c.data["config"].get("hooks") or {}).get("poststart"),
-              oci_state(c, RUNNING), warn_only=True, log=log.log)
+        hooks.run("poststart", poststart, oci_state(c, RUNNING), warn_only=True, log=log.log)
 
 
 SIGNALS = {name: getattr(signal, name) for name in dir(signal)
@@ -128,11 +129,11 @@ def delete(c: Container, force: bool = False) -> None:
             import time
 
             time.sleep(0.01)
-    if c.data.get("config") and c.data.get("status") != "creating":
+    poststop = ((c.data.get("config") or {}).get("hooks") or {}).get("poststop")
+    if poststop and c.data.get("status") != "creating":
         from . import hooks
 
-        hooks.run("poststop", (c.data["config"].get("hooks") or {}).get("poststop"),
-                  oci_state(c, STOPPED), warn_only=True, log=log.log)
+        hooks.run("poststop", poststop, oci_state(c, STOPPED), warn_only=True, log=log.log)
     if mgr is not None:
         mgr.destroy()
     c.remove()
