@@ -154,3 +154,15 @@ def test_config_not_an_object(rt, bundle):
     with open(os.path.join(b.path, "config.json"), "w") as f:
         json.dump([1, 2], f)
     one_line_error(rt("create", "--bundle", b.path, cid(rt)), "must be an object")
+
+
+def test_init_killed_during_create_is_reported_and_cleaned_up(rt, bundle):
+    """A hook SIGKILLs the init half-way through create: a one-line error that says how the
+    init ended, and nothing left behind."""
+    b = bundle("true")
+    b.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": [
+        "sh", "-c", 'kill -9 $(grep -o \'"pid":[0-9]*\' | cut -d: -f2)']}]}
+    b.write()
+    line = one_line_error(rt("run", "--bundle", b.path, cid(rt)), "container init exited")
+    assert "signal 9" in line
+    assert rt.ids() == []

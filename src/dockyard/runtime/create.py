@@ -216,6 +216,10 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
             _write_pid_file(pid_file, pid[0])
         host.close()
         return c, master
+    except sync.InitDied as e:
+        how = exit_description(c.data.get("pid") or 0)
+        _undo(c, mgr, child)
+        raise DockyardError(f"{e}{': ' + how if how else ''}") from None
     except BaseException:
         _undo(c, mgr, child)
         if master is not None:
@@ -330,6 +334,31 @@ def _undo(c: Container, mgr, child: int | None) -> None:
         except DockyardError as e:
             log.log("warning", f"cleanup: {e}")
     c.remove()
+
+
+def exit_description(pid: int) -> str:
+    """How a dead (zombie) process ended, from /proc/PID/stat's exit_code field, without
+    reaping it (it may not be our child). Empty if unknown."""
+    import time
+
+    if not pid:
+        return ""
+    end = time.monotonic() + 0.5  # a killed process takes a moment to become a zombie
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            return ""
+        if fields[0] == b"Z" or time.monotonic() > end:
+            break
+        time.sleep(0.005)
+    if fields[0] != b"Z" or len(fields) < 50:
+        return ""
+    status = int(fields[-1])
+    if status & 0x7F:
+        return f"killed by signal {status & 0x7F}"
+    return f"exited with status {status >> 8}"
 
 
 def wait_gone(pid: int, timeout: float) -> bool:

@@ -39,6 +39,12 @@ from ..errors import DockyardError
 _MAXFDS = 4
 
 
+class InitDied(DockyardError):
+    """The other side closed the channel without saying why (killed, or crashed)."""
+
+    code = "init-died"
+
+
 def pair():
     """(host end, child end); both close on exec."""
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
@@ -64,13 +70,17 @@ def recv(sock, timeout: float | None = None) -> tuple[dict, list[int]]:
         data, anc, _flags, _addr = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(_MAXFDS * 4))
     except TimeoutError:
         raise DockyardError("container init did not answer in time") from None
+    except ConnectionResetError:
+        # The peer's socket was released with messages it never read (it died between our
+        # send and its recv): the same as EOF for us.
+        data, anc = b"", []
     fds: list[int] = []
     for level, kind, payload in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             n = len(payload) // 4
             fds.extend(struct.unpack(f"{n}i", payload[: n * 4]))
     if not data:
-        raise DockyardError("container init exited before it was ready (see the container's stderr)")
+        raise InitDied("container init exited before it was ready (see the container's stderr)")
     msg = json.loads(data)
     if msg.get("t") == "error":
         for fd in fds:
