@@ -149,14 +149,13 @@ echo "== hyperfine: runc and dockyard-runtime (host namespace), and dockyard's s
 "${HF[@]}" --export-json "$TMP/host.json" \
     -n runc "$RUNC --root $RUNCROOT run --bundle $B $ID" \
     -n dockyard-runtime "$DY --root $DYROOT run --bundle $B $ID" \
-    -n "  python -c pass" "$PY -c pass" \
-    -n "  python -c 'import <hot path>'" "$PY -c 'import dockyard.runtime.cli, dockyard.runtime.commands, dockyard.runtime.create, dockyard.runtime.init'" \
+    -n "  python -IS -c pass" "$PY -IS -c pass" \
+    -n "  python -IS -c 'import <hot path>'" "$PY -IS -c 'import sys; sys.path.insert(0, \"$REPO/src\"); import dockyard.runtime.cli, dockyard.runtime.commands, dockyard.runtime.create, dockyard.runtime.init'" \
     -n "  dockyard-runtime version" "$DY version"
 echo
-# The same runs with the machine idle for 50 ms before each (hyperfine --prepare, not timed).
-# Moving a process into a v1 cgroup (the write to cgroup.procs) waits for an RCU grace period
-# (percpu_down_write -> rcu_sync_enter -> synchronize_rcu) unless another move happened a few
-# ms before: back-to-back runs of a fast runtime skip that wait, an isolated start does not.
+# The same runs with the machine idle for 50 ms before each (hyperfine --prepare, not timed):
+# back-to-back runs can profit from kernel state left warm by the previous one (an RCU wait
+# in the cgroup v1 move was suspected of this; see docs/benchmarks.md), isolated ones cannot.
 echo "== hyperfine: the same, 50 ms idle before each run (isolated starts)"
 in_crun_ns "${HF[@]}" --prepare "sleep 0.05" --export-json "$TMP/crun-idle.json" \
     -n "crun, idle 50 ms before each" "$CRUN --root $CRUNROOT run --bundle $B $ID"
