@@ -82,6 +82,25 @@ def _our_mounts(marker: str) -> list[str]:
         return [line for line in f if marker in line]
 
 
+def _processes_mentioning(marker: str) -> list[str]:
+    """Live (not zombie) processes whose command line names our tmp dir: a container init
+    still waiting in `dockyard-runtime --root <tmp>/state create ...`, or a stuck runtime."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmd and state != b"Z":
+            out.append(f"{pid}: {cmd[:120]}")
+    return out
+
+
 def _cgroups_named(cid_prefix: str) -> list[str]:
     out = []
     for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
@@ -104,6 +123,7 @@ def rt(tmp_path, need_root):
     for cid in r.ids():
         r("delete", "--force", cid)
     leftovers = {
+        "processes": _processes_mentioning(str(tmp_path)),
         "state dirs": [n for n in (os.listdir(root) if os.path.isdir(root) else [])],
         "mounts": _our_mounts(str(tmp_path)),
         "cgroups": _cgroups_named(r.prefix),

@@ -269,3 +269,60 @@ def test_errors_go_to_the_json_log_for_containerd(rt, tmp_path):
     assert p.returncode != 0
     last = json.loads(log.read_text().splitlines()[-1])
     assert last["level"] == "error" and "does not exist" in last["msg"] and last["time"]
+
+
+def test_run_with_terminal_and_no_console_socket_proxies_the_pty(rt, bundle):
+    """`run` of a terminal process without --console-socket: the runtime holds the pty
+    master and copies between it and its own stdio (here a pty of the test's)."""
+    import pty
+    import subprocess
+
+    from runtime_fixtures import RUNTIME
+
+    b = bundle("sh", "-c", "tty; read line; echo got:$line; exit 6")
+    b.process(terminal=True)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "run", "--bundle", b.path, cid(rt)],
+                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    end = time.monotonic() + 15
+    sent = False
+    while time.monotonic() < end and p.poll() is None:
+        import select
+
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+        if b"/dev/pts/0" in out and not sent:
+            os.write(master, b"hello\r")
+            sent = True
+    code = p.wait(timeout=10)
+    try:
+        while select.select([master], [], [], 0.1)[0]:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert code == 6, out
+    assert b"/dev/pts/0" in out and b"got:hello" in out, out
+
+
+def test_ps_table_kill_all_and_events_stream(rt, bundle):
+    b = bundle("sh", "-c", "sleep 60 & sleep 60 & wait")
+    c = cid(rt)
+    rt.detach("run", "-d", "--bundle", b.path, c)
+    time.sleep(0.2)
+    table = rt("ps", c, check=True).stdout.splitlines()
+    assert "PID" in table[0] and sum(line.endswith(" sleep 60") for line in table[1:]) == 2
+    rt("kill", "--all", c, "TERM", check=True)  # sleeps die; sh (PID 1) ignores TERM, sees wait end
+    wait_status(rt, c, "stopped")
+    p = rt("events", "--interval", "0.1s", c, timeout=10)
+    ev = [json.loads(line) for line in p.stdout.splitlines()]
+    assert ev and ev[-1]["type"] == "stats" and ev[-1]["id"] == c
+    rt("delete", c, check=True)
