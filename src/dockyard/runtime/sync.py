@@ -66,14 +66,17 @@ def send(sock, msg: dict, fds: list[int] | tuple = ()) -> None:
 def recv(sock, timeout: float | None = None) -> tuple[dict, list[int]]:
     """Next message and the fds it carried. EOF (peer died silently) is an error."""
     sock.settimeout(timeout)
-    try:
-        data, anc, _flags, _addr = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(_MAXFDS * 4))
-    except TimeoutError:
-        raise DockyardError("container init did not answer in time") from None
-    except ConnectionResetError:
-        # The peer's socket was released with messages it never read (it died between our
-        # send and its recv): the same as EOF for us.
-        data, anc = b"", []
+    for attempt in (1, 2):
+        try:
+            data, anc, _flags, _addr = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(_MAXFDS * 4))
+            break
+        except TimeoutError:
+            raise DockyardError("container init did not answer in time") from None
+        except ConnectionResetError:
+            # The peer closed with messages of ours unread (it failed, said why, and exited
+            # before reading what we sent). The kernel reports that pending error *before*
+            # the queued data, and clears it: read again to get the peer's last words.
+            data, anc = b"", []
     fds: list[int] = []
     for level, kind, payload in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
