@@ -56,13 +56,13 @@ def wrap(owner, name, label):
 if os.environ.get("PHASES_MODE") != "calibrate":
     import os
     PID = os.getpid()
-    from dockyard.runtime import create as cr, init as rinit, ops, commands, state
+    from dockyard.runtime import cgroup_plan, create as cr, init as rinit, ops, commands, procs, state
     from dockyard.oci import runtime_spec
     wrap(commands, "_create", "create (all of it)")
     wrap(runtime_spec, "load_config", "  load + validate config.json")
     wrap(state.Container, "new", "  state dir + lock")
     wrap(state.Container, "save", "  state.json saves (all commands)")
-    wrap(cr, "_make_manager", "  cgroups: detect + mkdir")
+    wrap(cgroup_plan, "make_manager", "  cgroups: detect + mkdir")
     try:
         from dockyard.runtime.cgroups.manager import Manager
         wrap(Manager, "set", "  cgroups: set resources")
@@ -71,7 +71,7 @@ if os.environ.get("PHASES_MODE") != "calibrate":
     except ImportError:
         pass
     wrap(rinit, "preload", "  init.preload")
-    wrap(cr, "_cloexec_inherited", "  close-on-exec sweep")
+    wrap(procs, "cloexec_inherited", "  close-on-exec sweep")
     wrap(os, "fork", "  fork stage 1")
     wrap(cr, "_drive", "  drive: stage 1 + init set-up until ready")
     wrap(ops, "start", "start (exec fifo)")

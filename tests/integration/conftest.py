@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from runtime_fixtures import bundle, rt  # noqa: F401  (fixtures for every integration test)
+
 PARENTS = ("/sys/fs/cgroup/*/dockyard", "/sys/fs/cgroup/dockyard", "/sys/fs/cgroup/*/dockyardtest",
            "/sys/fs/cgroup/dockyardtest")
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from runtime_fixtures import bundle, cid, rt  # noqa: F401  (fixtures)
+from runtime_fixtures import cid
 
 pytestmark = pytest.mark.root
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime_fixtures import bundle, cid, rt  # noqa: F401  (fixtures)
+from runtime_fixtures import cid
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from runtime_fixtures import bundle, cid, rt  # noqa: F401  (fixtures)
+from runtime_fixtures import cid
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from dockyard._sys import seccomp as sc
-from runtime_fixtures import bundle, cid, rt  # noqa: F401  (fixtures)
+from runtime_fixtures import cid
 
 pytestmark = pytest.mark.root
 

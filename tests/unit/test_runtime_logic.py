@@ -13,7 +13,7 @@ from dockyard.oci import runtime_spec
 from dockyard.runtime import caps, mounts, paths
 from dockyard.runtime.cli import FLAGS, GLOBAL, parse
 from dockyard.runtime.commands import _size, update_resources
-from dockyard.runtime.create import cgroup_path, resources_with_default_devices
+from dockyard.runtime.cgroup_plan import cgroup_path, resources_with_default_devices
 from dockyard.runtime.state import check_id
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import ConfigError, DockyardError, NotFound
+from ..errors import ConfigError, DockyardError
 
 USAGE = """usage: dockyard-runtime [global options] COMMAND [options] [ID] [args]
 

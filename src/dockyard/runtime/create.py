@@ -11,41 +11,9 @@ import os
 
 from ..errors import ConfigError, DockyardError
 from ..oci import runtime_spec
-from . import log, sync
-from .state import CREATED, Container, proc_start_time
-
-
-def cgroup_path(cfg: dict, cid: str, systemd: bool) -> str:
-    """The container's cgroup, the same path in every hierarchy.
-
-    Absolute ``cgroupsPath`` is used as given, a relative one is placed under the root,
-    none means ``/dockyard/<id>``. With ``--systemd-cgroup`` a "slice:prefix:name" path is
-    mapped to the cgroupfs path systemd would use (/slice/prefix-name.scope), because this
-    runtime drives cgroupfs itself (no systemd D-Bus API here)."""
-    p = (cfg.get("linux") or {}).get("cgroupsPath") or ""
-    if systemd and p.count(":") == 2:
-        slice_, prefix, name = p.split(":")
-        p = f"/{slice_ or 'system.slice'}/{prefix + '-' if prefix else ''}{name}.scope"
-    if not p:
-        p = f"/dockyard/{cid}"
-    if not p.startswith("/"):
-        p = "/" + p
-    if ".." in p.split("/"):
-        raise ConfigError(f"linux.cgroupsPath {p!r} must not contain '..'")
-    return os.path.normpath(p)
-
-
-def cgroup_binds(mgr) -> list[tuple[str, str, str, str]]:
-    """(name under /sys/fs/cgroup, host dir of our cgroup, fstype, options) per hierarchy."""
-    layout = mgr.layout
-    if layout.mode == "v2":
-        return [("", layout.unified + mgr.path, "cgroup2", "")]
-    out = []
-    for mp in layout.hierarchies():
-        d = mp + mgr.path
-        if os.path.isdir(d):
-            out.append((os.path.basename(mp), d, "cgroup", ""))
-    return out
+from . import cgroup_plan, log, procs, sync
+from .procs import proc_start_time
+from .state import CREATED, Container
 
 
 def _namespace_plan(cfg: dict) -> tuple[dict[str, str], int, set[str]]:
@@ -79,77 +47,6 @@ def _write_maps(pid: int, cfg: dict) -> None:
             raise DockyardError(f"write {kind} {text.strip()!r}: {e.strerror}") from None
 
 
-def _cloexec_inherited(preserve: int) -> None:
-    """Everything above the preserved fds closes on exec (runc: only 0-2 + --preserve-fds
-    reach the container); our own fds are already close-on-exec (PEP 446)."""
-    keep = 3 + preserve
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd >= keep:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass
-
-
-def oci_state(c: Container, status: str) -> dict:
-    d = c.data
-    return {"ociVersion": runtime_spec.OCI_VERSION, "id": c.id, "status": status,
-            "pid": d.get("pid", 0) if status != "stopped" else 0, "bundle": d.get("bundle", ""),
-            "annotations": (d.get("config") or {}).get("annotations") or {}}
-
-
-def send_console(console_socket: str, fd: int, name: str) -> None:
-    import _socket
-
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        s.connect(console_socket)
-        sync_fds = __import__("struct").pack("i", fd)
-        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, sync_fds)])
-    except OSError as e:
-        raise DockyardError(f"console socket {console_socket}: {e.strerror}") from None
-    finally:
-        s.close()
-
-
-# Devices every container may use whatever the spec's device rules say: the default nodes,
-# /dev/console, /dev/ptmx and the container's own ptys (runc's AllowedDevices).
-DEFAULT_DEVICE_RULES = [
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # full
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # random
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # urandom
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # tty
-    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # console
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # ptmx
-    {"allow": True, "type": "c", "major": 136, "access": "rwm"},            # pts/*
-]
-
-
-def resources_with_default_devices(cfg: dict) -> dict:
-    linux = cfg.get("linux") or {}
-    res = dict(linux.get("resources") or {})
-    rules = list(res.get("devices") or [])
-    if rules:
-        rules += DEFAULT_DEVICE_RULES
-        # Nodes the spec asks us to create must also be usable.
-        rules += [{"allow": True, "type": "c" if d["type"] == "u" else d["type"], "major": d.get("major"),
-                   "minor": d.get("minor"), "access": "rwm"} for d in linux.get("devices") or []
-                  if d["type"] in ("c", "b", "u")]
-        res["devices"] = rules
-    return res
-
-
-def _make_manager(c: Container, cfg: dict, systemd: bool):
-    from . import cgroups
-
-    mgr = cgroups.Manager(cgroups.detect(), cgroup_path(cfg, c.id, systemd))
-    mgr.create()
-    return mgr
-
-
 def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
            systemd_cgroup: bool = False, keep_console: bool = False) -> tuple[Container, int | None]:
@@ -180,7 +77,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
                        "created": _now(), "creator": os.getpid(), "pid": 0,
                        "owner": "", "systemd_cgroup": systemd_cgroup})
         c.save()  # from here on a crash leaves something `delete` can clean up
-        mgr = _make_manager(c, cfg, systemd_cgroup)
+        mgr = cgroup_plan.make_manager(c.id, cfg, systemd_cgroup)
         c.data["cgroup"] = mgr.to_dict()
         c.save()
         hooks = cfg.get("hooks") or {}
@@ -188,7 +85,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
             "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,
             "new_userns": "user" in new, "root_mapped": _root_mapped(cfg), "new_mountns": "mount" in new,
             "new_utsns": "uts" in new, "new_cgroupns": "cgroup" in new, "no_pivot": no_pivot,
-            "cgroup_binds": cgroup_binds(mgr), "fifo": c.fifo, "seccomp": flt,
+            "cgroup_binds": cgroup_plan.cgroup_binds(mgr), "fifo": c.fifo, "seccomp": flt,
             "setgroups_ok": "user" not in new and "user" not in join,
             # startContainer hooks need the state too, which the init learns in the same exchange.
             "has_create_hooks": any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
@@ -199,7 +96,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
 
         plan["stage2"] = init.init_stage2
         init.preload(plan)
-        _cloexec_inherited(preserve_fds)
+        procs.cloexec_inherited(preserve_fds)
         host, child_end = sync.pair()
         child = os.fork()
         if child == 0:  # stage 1
@@ -213,11 +110,11 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
         c.data.pop("creator", None)
         c.save()
         if pid_file:
-            _write_pid_file(pid_file, pid[0])
+            procs.write_pid_file(pid_file, pid[0])
         host.close()
         return c, master
     except sync.InitDied as e:
-        how = exit_description(c.data.get("pid") or 0)
+        how = procs.exit_description(c.data.get("pid") or 0)
         _undo(c, mgr, child)
         raise DockyardError(f"{e}{': ' + how if how else ''}") from None
     except BaseException:
@@ -230,10 +127,10 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
 def _drive(host, c: Container, cfg: dict, plan: dict, child: int, mgr, console_socket, keep_console):
     """Answer the stages until the init says ready. Returns (init pid, pty master or None).
 
-    The init is moved into its cgroup while it sets up its rootfs: on cgroup v1 the first
-    write to cgroup.procs waits for an RCU grace period (~10 ms here), and overlapping it
-    with the mounts hides most of that. The init waits for "joined" before anything that
-    must run limited (hooks, the workload) and before it unshares its cgroup namespace."""
+    The init is moved into its cgroup while it sets up its rootfs, so any wait in the
+    kernel's cgroup move overlaps the mounts. The init waits for "joined" before anything
+    that must run limited (hooks, the workload) and before it unshares its cgroup
+    namespace, whose root must be its own cgroup."""
     sync.send(host, {"t": "go"})
     msg, _ = sync.recv(host, 30)
     if msg["t"] == "userns":
@@ -246,17 +143,17 @@ def _drive(host, c: Container, cfg: dict, plan: dict, child: int, mgr, console_s
     c.data["pid"] = init_pid
     c.data["pid_start"] = proc_start_time(init_pid)
     mgr.add(init_pid)
-    for w in mgr.set(resources_with_default_devices(cfg)):
+    for w in mgr.set(cgroup_plan.resources_with_default_devices(cfg)):
         log.log("warning", w)
     os.mkfifo(c.fifo, 0o622)
     os.chmod(c.fifo, 0o622)  # mkfifo's mode passed the umask: the init may run as any user
     c.save()
     sync.send(host, {"t": "joined"})
     os.waitpid(child, 0)
-    return _answer_until_ready(host, c, init_pid, console_socket, keep_console)
+    return answer_until_ready(host, c, init_pid, console_socket, keep_console)
 
 
-def _answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_console):
+def answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_console):
     """Serve hooks, console and seccomp-listener requests until the process says ready."""
     from . import hooks
 
@@ -266,7 +163,7 @@ def _answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_
         msg, fds = sync.recv(host, 60)
         t = msg["t"]
         if t == "hooks":
-            state = oci_state(c, "creating")
+            state = c.oci_state("creating")
             hk = cfg.get("hooks") or {}
             hooks.run("prestart", hk.get("prestart"), state)
             hooks.run("createRuntime", hk.get("createRuntime"), state)
@@ -275,8 +172,10 @@ def _answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_
             if keep_console:
                 master = fds[0]
             else:
+                from . import tty
+
                 try:
-                    send_console(console_socket, fds[0], msg.get("name", ""))
+                    tty.send_console(console_socket, fds[0], msg.get("name", ""))
                 finally:
                     os.close(fds[0])
         elif t == "seccomp":
@@ -284,7 +183,7 @@ def _answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_
 
             sc = cfg["linux"]["seccomp"]
             try:
-                seccomp.send_listener_fd(sc["listenerPath"], fds[0], oci_state(c, "creating"),
+                seccomp.send_listener_fd(sc["listenerPath"], fds[0], c.oci_state("creating"),
                                          sc.get("listenerMetadata", ""))
             finally:
                 os.close(fds[0])
@@ -292,14 +191,6 @@ def _answer_until_ready(host, c: Container, init_pid: int, console_socket, keep_
             return init_pid, master
         else:
             raise DockyardError(f"protocol error: unexpected {t!r} from container init")
-
-
-def _drive_exec(host, c: Container, child: int, console_socket, keep_console: bool):
-    """The exec flavour of _drive: no userns, no hooks; returns (pid, pty master or None)."""
-    sync.send(host, {"t": "go"})
-    msg, _ = sync.expect(host, "pid", 30)
-    os.waitpid(child, 0)
-    return _answer_until_ready(host, c, msg["pid"], console_socket, keep_console)
 
 
 def _undo(c: Container, mgr, child: int | None) -> None:
@@ -322,7 +213,7 @@ def _undo(c: Container, mgr, child: int | None) -> None:
         except ChildProcessError:
             pass
     if pid:
-        wait_gone(pid, 5.0)
+        procs.wait_gone(pid, 5.0)
     if mgr is not None:
         try:
             for p in mgr.pids():
@@ -334,54 +225,6 @@ def _undo(c: Container, mgr, child: int | None) -> None:
         except DockyardError as e:
             log.log("warning", f"cleanup: {e}")
     c.remove()
-
-
-def exit_description(pid: int) -> str:
-    """How a dead (zombie) process ended, from /proc/PID/stat's exit_code field, without
-    reaping it (it may not be our child). Empty if unknown."""
-    import time
-
-    if not pid:
-        return ""
-    end = time.monotonic() + 0.5  # a killed process takes a moment to become a zombie
-    while True:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            return ""
-        if fields[0] == b"Z" or time.monotonic() > end:
-            break
-        time.sleep(0.005)
-    if fields[0] != b"Z" or len(fields) < 50:
-        return ""
-    status = int(fields[-1])
-    if status & 0x7F:
-        return f"killed by signal {status & 0x7F}"
-    return f"exited with status {status >> 8}"
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    """Wait until ``pid`` has exited (a zombie counts: it holds no resources but its pid)."""
-    import time
-
-    end = time.monotonic() + timeout
-    while proc_start_time(pid) is not None:
-        try:
-            os.waitpid(pid, os.WNOHANG)  # we may be its (sub)reaper
-        except ChildProcessError:
-            pass
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.002)
-    return True
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
 
 
 def _now() -> str:

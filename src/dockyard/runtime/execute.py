@@ -13,7 +13,8 @@ import os
 from ..errors import ConfigError, InvalidState
 from ..oci import runtime_spec
 from . import init, sync
-from .create import _cloexec_inherited, _drive_exec, _write_pid_file
+from . import procs
+from .create import answer_until_ready
 from .ops import manager, status
 from .state import CREATED, RUNNING, Container
 
@@ -91,7 +92,7 @@ def exec_(c: Container, proc: dict, *, pid_file=None, console_socket=None, detac
             "stage2": init.exec_stage2}
     init.preload(plan)
     mgr = manager(c)
-    _cloexec_inherited(preserve_fds)
+    procs.cloexec_inherited(preserve_fds)
     host, child_end = sync.pair()
     child = os.fork()
     if child == 0:
@@ -102,7 +103,7 @@ def exec_(c: Container, proc: dict, *, pid_file=None, console_socket=None, detac
     try:
         if mgr is not None:
             mgr.add(child)
-        pid, master = _drive_exec(host, c, child, console_socket, keep_console=not console_socket)
+        pid, master = _drive(host, c, child, console_socket, keep_console=not console_socket)
     except BaseException:
         try:
             os.kill(child, 9)
@@ -113,6 +114,15 @@ def exec_(c: Container, proc: dict, *, pid_file=None, console_socket=None, detac
     finally:
         host.close()
     if pid_file:
-        _write_pid_file(pid_file, pid)
+        procs.write_pid_file(pid_file, pid)
     c.close()
     return pid, master
+
+
+def _drive(host, c: Container, child: int, console_socket, keep_console: bool):
+    """Stage 1 joins the namespaces and reports stage 2's pid; then the same requests as
+    for an init (console, seccomp listener) until "ready". No userns maps, no hooks."""
+    sync.send(host, {"t": "go"})
+    msg, _ = sync.expect(host, "pid", 30)
+    os.waitpid(child, 0)
+    return answer_until_ready(host, c, msg["pid"], console_socket, keep_console)

@@ -11,7 +11,7 @@ import _signal as signal
 
 from ..errors import ConfigError, DockyardError, InvalidState, NotFound
 from . import log
-from .create import oci_state, wait_gone
+from .procs import wait_gone
 from .state import CREATED, PAUSED, RUNNING, STOPPED, Container
 
 
@@ -58,7 +58,7 @@ def start(c: Container) -> None:
     if poststart:
         from . import hooks
 
-        hooks.run("poststart", poststart, oci_state(c, RUNNING), warn_only=True, log=log.log)
+        hooks.run("poststart", poststart, c.oci_state(RUNNING), warn_only=True, log=log.log)
 
 
 SIGNALS = {name: getattr(signal, name) for name in dir(signal)
@@ -133,7 +133,7 @@ def delete(c: Container, force: bool = False) -> None:
     if poststop and c.data.get("status") != "creating":
         from . import hooks
 
-        hooks.run("poststop", poststop, oci_state(c, STOPPED), warn_only=True, log=log.log)
+        hooks.run("poststop", poststop, c.oci_state(STOPPED), warn_only=True, log=log.log)
     if mgr is not None:
         mgr.destroy()
     c.remove()
@@ -141,7 +141,7 @@ def delete(c: Container, force: bool = False) -> None:
 
 def state_json(c: Container) -> dict:
     st = status(c)
-    s = oci_state(c, st)
+    s = c.oci_state(st)
     s.update({"rootfs": c.data.get("rootfs", ""), "created": c.data.get("created", ""), "owner": ""})
     return s
 

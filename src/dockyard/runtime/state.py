@@ -20,6 +20,7 @@ import fcntl
 import os
 
 from ..errors import AlreadyExists, ConfigError, NotFound
+from .procs import proc_start_time
 
 # runc's rule (^[\w+-.]+$), checked without importing re: it costs ~1 ms on every call.
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
@@ -33,19 +34,6 @@ CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", 
 def check_id(cid: str) -> None:
     if not cid or cid in (".", "..") or not _valid(cid) or len(cid) > 1024:
         raise ConfigError(f"invalid container id {cid!r}: use letters, digits, '_', '+', '-' and '.'")
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks); None if gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
 
 
 class Container:
@@ -111,6 +99,15 @@ class Container:
         finally:
             os.close(fd)
         os.rename(tmp, "state.json", src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
+
+    def oci_state(self, status: str) -> dict:
+        """The runtime-spec state object (what `state` prints and hooks get on stdin)."""
+        from ..oci.runtime_spec import OCI_VERSION
+
+        d = self.data
+        return {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
+                "pid": d.get("pid", 0) if status != STOPPED else 0, "bundle": d.get("bundle", ""),
+                "annotations": (d.get("config") or {}).get("annotations") or {}}
 
     def alive(self) -> bool:
         pid = self.data.get("pid") or 0

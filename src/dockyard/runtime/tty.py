@@ -1,5 +1,6 @@
-"""`run`/`exec` with a terminal and no --console-socket: we hold the pty master and copy
-bytes between it and our own stdin/stdout until the process exits."""
+"""Terminals: hand the pty master to a --console-socket (runc's protocol: the pty name as
+the message, the fd in SCM_RIGHTS), or, for `run`/`exec` with a terminal and no console
+socket, hold the master and copy bytes between it and our own stdio until the process exits."""
 
 from __future__ import annotations
 
@@ -7,6 +8,22 @@ import os
 import select
 
 import _signal as signal
+
+
+def send_console(console_socket: str, fd: int, name: str) -> None:
+    import _socket
+    import struct
+
+    from ..errors import DockyardError
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.connect(console_socket)
+        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
+    except OSError as e:
+        raise DockyardError(f"console socket {console_socket}: {e.strerror}") from None
+    finally:
+        s.close()
 
 
 def proxy_until_exit(master: int, pid: int) -> int:
