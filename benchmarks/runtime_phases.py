@@ -62,7 +62,12 @@ if os.environ.get("PHASES_MODE") != "calibrate":
     wrap(runtime_spec, "load_config", "  load + validate config.json")
     wrap(state.Container, "new", "  state dir + lock")
     wrap(state.Container, "save", "  state.json saves (all commands)")
-    wrap(cgroup_plan, "make_manager", "  cgroups: detect + mkdir")
+    wrap(cgroup_plan, "manager_for", "  cgroups: layout detection")
+    try:
+        from dockyard.runtime.cgroups.manager import Manager as _M
+        wrap(_M, "create", "  cgroups: mkdir")
+    except ImportError:
+        pass
     try:
         from dockyard.runtime.cgroups.manager import Manager
         wrap(Manager, "set", "  cgroups: set resources")

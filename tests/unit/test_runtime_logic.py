@@ -194,3 +194,21 @@ def test_reference_schema_fixtures_that_we_can_judge():
             runtime_spec.validate(cfg, "/nonexistent-bundle")
         except ConfigError as e:
             assert "rootfs" in str(e), f"{os.path.basename(f)}: {e}"
+
+
+def test_cgroup_binds_per_layout(tmp_path):
+    from dockyard.runtime.cgroup_plan import cgroup_binds
+    from dockyard.runtime.cgroups import Layout, Manager
+
+    for h in ("memory", "cpu,cpuacct", "unified"):
+        (tmp_path / h / "dockyard" / "c1").mkdir(parents=True)
+    (tmp_path / "pids").mkdir()  # a hierarchy where our cgroup was not made: not shown
+    hybrid = Layout("hybrid", {"memory": str(tmp_path / "memory"), "cpu": str(tmp_path / "cpu,cpuacct"),
+                               "cpuacct": str(tmp_path / "cpu,cpuacct"), "pids": str(tmp_path / "pids")},
+                    str(tmp_path / "unified"), {"hugetlb"})
+    assert sorted(cgroup_binds(Manager(hybrid, "/dockyard/c1"))) == [
+        ("cpu,cpuacct", str(tmp_path / "cpu,cpuacct" / "dockyard" / "c1")),
+        ("memory", str(tmp_path / "memory" / "dockyard" / "c1")),
+        ("unified", str(tmp_path / "unified" / "dockyard" / "c1"))]
+    v2 = Layout("v2", {}, str(tmp_path / "unified"), {"memory", "pids"})
+    assert cgroup_binds(Manager(v2, "/dockyard/c1")) == [("", str(tmp_path / "unified" / "dockyard" / "c1"))]

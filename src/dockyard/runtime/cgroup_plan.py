@@ -31,17 +31,14 @@ def cgroup_path(cfg: dict, cid: str, systemd: bool) -> str:
     return os.path.normpath(p)
 
 
-def cgroup_binds(mgr) -> list[tuple[str, str, str, str]]:
-    """(name under /sys/fs/cgroup, host dir of our cgroup, fstype, options) per hierarchy."""
+def cgroup_binds(mgr) -> list[tuple[str, str]]:
+    """What the container's /sys/fs/cgroup shows: (name under it, host directory of the
+    container's own cgroup) per hierarchy; one entry named "" on pure cgroup v2."""
     layout = mgr.layout
     if layout.mode == "v2":
-        return [("", layout.unified + mgr.path, "cgroup2", "")]
-    out = []
-    for mp in layout.hierarchies():
-        d = mp + mgr.path
-        if os.path.isdir(d):
-            out.append((os.path.basename(mp), d, "cgroup", ""))
-    return out
+        return [("", layout.unified + mgr.path)]
+    return [(os.path.basename(mp), mp + mgr.path) for mp in layout.hierarchies()
+            if os.path.isdir(mp + mgr.path)]
 
 
 # Devices every container may use whatever the spec's device rules say: the default nodes,
@@ -73,9 +70,9 @@ def resources_with_default_devices(cfg: dict) -> dict:
     return res
 
 
-def make_manager(cid: str, cfg: dict, systemd: bool):
+def manager_for(cid: str, cfg: dict, systemd: bool):
+    """The container's cgroup Manager (nothing created yet: the caller records it first, so
+    a crash between mkdir and the record cannot leak a cgroup nobody knows about)."""
     from . import cgroups
 
-    mgr = cgroups.Manager(cgroups.detect(), cgroup_path(cfg, cid, systemd))
-    mgr.create()
-    return mgr
+    return cgroups.Manager(cgroups.detect(), cgroup_path(cfg, cid, systemd))

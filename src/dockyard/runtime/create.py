@@ -73,13 +73,12 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
     mgr = child = None
     master = None
     try:
+        mgr = cgroup_plan.manager_for(c.id, cfg, systemd_cgroup)
         c.data.update({"bundle": bundle, "rootfs": runtime_spec.rootfs_path(cfg, bundle), "config": cfg,
-                       "created": _now(), "creator": os.getpid(), "pid": 0,
+                       "created": _now(), "creator": os.getpid(), "pid": 0, "cgroup": mgr.to_dict(),
                        "owner": "", "systemd_cgroup": systemd_cgroup})
         c.save()  # from here on a crash leaves something `delete` can clean up
-        mgr = cgroup_plan.make_manager(c.id, cfg, systemd_cgroup)
-        c.data["cgroup"] = mgr.to_dict()
-        c.save()
+        mgr.create()
         hooks = cfg.get("hooks") or {}
         plan = {
             "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,

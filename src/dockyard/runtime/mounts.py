@@ -143,8 +143,8 @@ def _remount_bind(target: str, flags: int, src: str, shown: str) -> None:
 def _mount_cgroup(root_fd: int, dest: str, flags: int, cgroup_binds) -> None:
     """The spec's ``cgroup`` mount: the container's own cgroups, never the host's tree.
 
-    ``cgroup_binds`` is computed by the host side: (name, host directory of this
-    container's cgroup, fstype, super options) for each hierarchy. Always bind mounts of
+    ``cgroup_binds`` is computed by the host side (cgroup_plan.cgroup_binds): (name, host
+    directory of this container's cgroup) for each hierarchy. Always bind mounts of
     the container's own cgroup directories (one, on pure v2; else one per hierarchy under a
     tmpfs, like runc and Docker on v1): the mounts happen before the init has joined its
     cgroup namespace (see init._joined), and a bind shows exactly the container's subtree
@@ -154,7 +154,7 @@ def _mount_cgroup(root_fd: int, dest: str, flags: int, cgroup_binds) -> None:
     try:
         target = paths.fd_path(fd)
         if len(cgroup_binds) == 1 and cgroup_binds[0][0] == "":
-            _, host_dir, _, _ = cgroup_binds[0]
+            host_dir = cgroup_binds[0][1]
             libc.mount(host_dir, target, None, libc.MS_BIND | libc.MS_REC, shown=dest)
             _after_mount(root_fd, dest, lambda t: _remount_bind(t, flags, host_dir, dest), 0)
             return
@@ -163,7 +163,7 @@ def _mount_cgroup(root_fd: int, dest: str, flags: int, cgroup_binds) -> None:
         os.close(fd)
         fd = paths.open_in_root(root_fd, dest)
         target = paths.fd_path(fd)
-        for name, host_dir, fstype, opts in cgroup_binds:
+        for name, host_dir in cgroup_binds:
             sub = paths.open_in_root(fd, name, create="dir")
             try:
                 libc.mount(host_dir, paths.fd_path(sub), None, libc.MS_BIND | libc.MS_REC, shown=f"{dest}/{name}")
