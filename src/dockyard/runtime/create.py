@@ -79,6 +79,11 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
                        "owner": "", "systemd_cgroup": systemd_cgroup})
         c.save()  # from here on a crash leaves something `delete` can clean up
         mgr.create()
+        # Limits go on the empty cgroup, before any process joins it: the device rules are
+        # written deny-all first, and a process inside during that write would see its
+        # mknod of /dev/null refused (seen as a flaky test when this ran after the join).
+        for w in mgr.set(cgroup_plan.resources_with_default_devices(cfg)):
+            log.log("warning", w)
         hooks = cfg.get("hooks") or {}
         plan = {
             "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,
@@ -126,8 +131,8 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
 def _drive(host, c: Container, cfg: dict, plan: dict, child: int, mgr, console_socket, keep_console):
     """Answer the stages until the init says ready. Returns (init pid, pty master or None).
 
-    The init is moved into its cgroup while it sets up its rootfs, so any wait in the
-    kernel's cgroup move overlaps the mounts. The init waits for "joined" before anything
+    The init is moved into its (already limited) cgroup while it sets up its rootfs, so
+    any wait in the kernel's cgroup move overlaps the mounts. The init waits for "joined" before anything
     that must run limited (hooks, the workload) and before it unshares its cgroup
     namespace, whose root must be its own cgroup."""
     sync.send(host, {"t": "go"})
@@ -142,8 +147,6 @@ def _drive(host, c: Container, cfg: dict, plan: dict, child: int, mgr, console_s
     c.data["pid"] = init_pid
     c.data["pid_start"] = proc_start_time(init_pid)
     mgr.add(init_pid)
-    for w in mgr.set(cgroup_plan.resources_with_default_devices(cfg)):
-        log.log("warning", w)
     os.mkfifo(c.fifo, 0o622)
     os.chmod(c.fifo, 0o622)  # mkfifo's mode passed the umask: the init may run as any user
     c.save()

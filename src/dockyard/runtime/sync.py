@@ -11,7 +11,7 @@ in one datagram, optionally carrying fds (SCM_RIGHTS). Message kinds, in order:
     write uid_map, gid_map
     {"t":"mapped"} --------------->  unshare(others), fork C2 ------> setsid, mounts, /dev
                 <------------------  {"t":"pid","pid":C2}; exit
-    cgroup add C2, limits, exec.fifo
+    cgroup add C2, exec.fifo
     {"t":"joined"} ------------------------------------------------>  unshare(cgroup ns)
                 <-------------------------------------------------  {"t":"hooks"}       (if hooks)
     prestart, createRuntime hooks
