@@ -207,3 +207,56 @@ def test_join_network_namespace_by_path(rt, bundle):
     assert code == 0, err
     assert out.strip() == want
     rt("delete", "--force", ca, check=True)
+
+
+def _keyrings() -> str:
+    with open("/proc/keys") as f:
+        return f.read()
+
+
+def test_own_session_keyring_unless_no_new_keyring(rt, bundle):
+    b = bundle("sleep", "30")
+    c = cid(rt, "k")
+    rt.detach("run", "-d", "--bundle", b.path, c)
+    assert f"_ses.{c}" in _keyrings()
+    rt("delete", "--force", c, check=True)
+    c2 = cid(rt, "nk")
+    rt.detach("run", "-d", "--no-new-keyring", "--bundle", b.path, c2)
+    assert f"_ses.{c2}" not in _keyrings()
+    rt("delete", "--force", c2, check=True)
+
+
+def test_bind_mount_options_and_propagation(rt, bundle, tmp_path):
+    shared = tmp_path / "share"
+    shared.mkdir()
+    (shared / "in").write_text("from host\n")
+    b = bundle("sh", "-c", "cat /ro/in; echo x > /ro/new 2>/dev/null && echo ro-writable || echo ro-refused;"
+               " echo y > /rw/new && echo rw-ok; grep -E ' /(ro|rw) ' /proc/self/mountinfo")
+    b.config["mounts"] += [
+        {"destination": "/ro", "type": "bind", "source": str(shared), "options": ["rbind", "ro", "nosuid", "rprivate"]},
+        {"destination": "/rw", "type": "bind", "source": str(shared), "options": ["bind", "rw", "noexec"]},
+    ]
+    b.write()
+    code, out, err = run(rt, b)
+    assert code == 0, err
+    assert "from host" in out and "ro-refused" in out and "rw-ok" in out
+    assert (shared / "new").read_text() == "y\n"
+    ro_line = next(line for line in out.splitlines() if " /ro " in line)
+    rw_line = next(line for line in out.splitlines() if " /rw " in line)
+    assert " ro," in ro_line and "nosuid" in ro_line and "shared:" not in ro_line
+    assert "noexec" in rw_line
+
+
+def test_missing_controller_is_a_warning_not_a_failure(rt, bundle):
+    """rdma is not mounted on this host (nor net_cls): the container still runs, and the
+    runtime says what it could not apply."""
+    from dockyard.runtime.cgroups import detect
+
+    layout = detect()
+    if "rdma" in layout.v1 or "rdma" in layout.unified_controllers:
+        pytest.skip("this host has an rdma controller: nothing to warn about")
+    b = bundle("true")
+    b.linux(resources={"rdma": {"mlx5_0": {"hcaHandles": 3}}, "pids": {"limit": 10}})
+    code, out, err = run(rt, b)
+    assert code == 0, err
+    assert "warning" in err and "rdma" in err

@@ -55,6 +55,7 @@ def _create(root, o, args, g, keep_console=False):
                 "/slice/prefix-name.scope)")
     return create(root, _id(args, "create"), o.get("bundle") or ".", pid_file=o.get("pid_file"),
                   console_socket=o.get("console_socket"), no_pivot=bool(o.get("no_pivot")),
+                  new_keyring=not o.get("no_new_keyring"),
                   preserve_fds=int(o.get("preserve_fds") or 0), systemd_cgroup=bool(g.get("systemd_cgroup")),
                   keep_console=keep_console)
 

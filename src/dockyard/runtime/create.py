@@ -49,6 +49,7 @@ def _write_maps(pid: int, cfg: dict) -> None:
 
 def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
+           new_keyring: bool = True,
            systemd_cgroup: bool = False, keep_console: bool = False) -> tuple[Container, int | None]:
     """Create the container; returns it (still locked) and, with ``keep_console``, the pty
     master for `run` to proxy. Anything created is removed again if a step fails."""
@@ -89,6 +90,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
             "config": cfg, "bundle": bundle, "rootfs": c.data["rootfs"], "join": join, "unshare": unshare,
             "new_userns": "user" in new, "root_mapped": _root_mapped(cfg), "new_mountns": "mount" in new,
             "new_utsns": "uts" in new, "new_cgroupns": "cgroup" in new, "no_pivot": no_pivot,
+            "keyring": f"_ses.{cid}" if new_keyring else None,
             "cgroup_binds": cgroup_plan.cgroup_binds(mgr), "fifo": c.fifo, "seccomp": flt,
             "setgroups_ok": "user" not in new and "user" not in join,
             # startContainer hooks need the state too, which the init learns in the same exchange.

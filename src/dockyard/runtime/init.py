@@ -105,6 +105,10 @@ def init_stage2(sock, plan: dict) -> None:
                 libc.sethostname(cfg["hostname"])
             if cfg.get("domainname") is not None:
                 libc.setdomainname(cfg["domainname"])
+        if plan.get("keyring"):
+            # A session keyring of its own: keys are not namespaced, and without this the
+            # container would share (and could read) the keyring of whoever started it.
+            libc.join_session_keyring(plan["keyring"])
         if proc.get("terminal"):
             _setup_console(sock, proc.get("consoleSize"))
         finish_process(sock, plan, proc, fifo_fd)
