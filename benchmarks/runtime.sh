@@ -164,13 +164,44 @@ in_crun_ns "${HF[@]}" --prepare "sleep 0.05" --export-json "$TMP/crun-idle.json"
     -n "dockyard-runtime, idle 50 ms before each" "$DY --root $DYROOT run --bundle $B $ID"
 echo
 
+# The same bundle with Docker's default seccomp profile (from shared/reference, converted as
+# dockerd converts it), when that reference data is on this machine.
+PROFILE=""
+for d in "${DOCKYARD_SHARED:-}" "$REPO/../shared" /work/shared; do
+    [ -n "$d" ] && [ -f "$d/reference/docker-default-seccomp.json" ] && { PROFILE=$d/reference/docker-default-seccomp.json; break; }
+done
+SC_JSON=()
+if [ -n "$PROFILE" ]; then
+    B2=$TMP/bundle-seccomp
+    mkdir -p "$B2" && cp "$B/config.json" "$B2/" && ln -s "$B/rootfs" "$B2/rootfs"
+    "$PY" - "$B2/config.json" "$PROFILE" <<'EOF'
+import json, sys
+from dockyard.oci.docker_seccomp import to_oci
+cfg = json.load(open(sys.argv[1]))
+cfg["linux"]["seccomp"] = to_oci(json.load(open(sys.argv[2])))
+json.dump(cfg, open(sys.argv[1], "w"))
+print("seccomp:   Docker's default profile,", len(cfg["linux"]["seccomp"]["syscalls"]), "rule groups")
+EOF
+    echo "== hyperfine: with Docker's default seccomp profile"
+    in_crun_ns "${HF[@]}" --export-json "$TMP/crun-sc.json" \
+        -n "crun, Docker seccomp profile" "$CRUN --root $CRUNROOT run --bundle $B2 $ID"
+    DOCKYARD_SECCOMP_CACHE=$TMP/seccomp-cache "${HF[@]}" --export-json "$TMP/host-sc.json" \
+        -n "runc, Docker seccomp profile" "$RUNC --root $RUNCROOT run --bundle $B2 $ID" \
+        -n "dockyard-runtime, Docker seccomp, cached BPF" "$DY --root $DYROOT run --bundle $B2 $ID" \
+        -n "dockyard-runtime, Docker seccomp, cache off" "env DOCKYARD_SECCOMP_CACHE=off $DY --root $DYROOT run --bundle $B2 $ID"
+    SC_JSON=("$TMP/crun-sc.json" "$TMP/host-sc.json")
+    echo
+else
+    echo "(no shared/reference/docker-default-seccomp.json here: the seccomp rows are left out)"
+fi
+
 for rt in dockyard runc crun; do
     left=$(ids_left $rt)
     if [ -n "$left" ]; then echo "benchmarks/runtime.sh: $rt left containers behind: $left" >&2; exit 1; fi
 done
 
 echo "== results ($RUNS runs each after $WARMUP warm-up runs; times in ms)"
-"$PY" - "$TMP/crun.json" "$TMP/host.json" "$TMP/crun-idle.json" "$TMP/host-idle.json" <<'EOF'
+"$PY" - "$TMP/crun.json" "$TMP/host.json" "$TMP/crun-idle.json" "$TMP/host-idle.json" "${SC_JSON[@]}" <<'EOF'
 import json, sys
 rows = [r for p in sys.argv[1:] for r in json.load(open(p))["results"]]
 by = {r["command"]: r for r in rows}

@@ -32,6 +32,7 @@ def _default(o):
 
 
 _encode = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ":", ",", False, False, True)
+_encode_sorted = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ":", ",", True, False, True)
 
 
 def loads(s: str | bytes):
@@ -59,5 +60,6 @@ def _where(s: str, i: int) -> str:
     return f"line {line} column {i - s.rfind(chr(10), 0, i)}"
 
 
-def dumps(obj) -> str:
-    return "".join(_encode(obj, 0))
+def dumps(obj, sort_keys: bool = False) -> str:
+    """Compact JSON; ``sort_keys`` gives one canonical text per value (for hashing)."""
+    return "".join((_encode_sorted if sort_keys else _encode)(obj, 0))

@@ -19,10 +19,12 @@ RUNTIME = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
 class Runtime:
     def __init__(self, root: str) -> None:
         self.root = root
+        # the compiled-seccomp cache of these tests: theirs, not the host's /run/dockyard
+        self.env = {**os.environ, "DOCKYARD_SECCOMP_CACHE": os.path.join(os.path.dirname(root), "seccomp-cache")}
 
     def __call__(self, *args, input=None, timeout=60, check=False) -> subprocess.CompletedProcess:
         p = subprocess.run([RUNTIME, "--root", self.root, *args], input=input, capture_output=True,
-                           text=True, timeout=timeout)
+                           text=True, timeout=timeout, env=self.env)
         if check and p.returncode != 0:
             raise AssertionError(f"dockyard-runtime {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p
@@ -34,7 +36,7 @@ class Runtime:
 
         with tempfile.TemporaryFile("w+") as err:
             p = subprocess.run([RUNTIME, "--root", self.root, *args], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
+                               stdout=subprocess.DEVNULL, stderr=err, timeout=timeout, env=self.env)
             err.seek(0)
             if p.returncode != 0:
                 raise AssertionError(f"dockyard-runtime {' '.join(args)} -> {p.returncode}: {err.read()}")

@@ -260,3 +260,43 @@ def test_missing_controller_is_a_warning_not_a_failure(rt, bundle):
     code, out, err = run(rt, b)
     assert code == 0, err
     assert "warning" in err and "rdma" in err
+
+
+DENY_MKDIR = {"defaultAction": "SCMP_ACT_ALLOW",
+              "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]}
+
+
+def _mkdir_denied(rt, bundle, name):
+    b = bundle("sh", "-c", "mkdir /tmp/x 2>/dev/null; echo mkdir=$?; grep '^Seccomp:' /proc/self/status")
+    b.config["root"]["readonly"] = False
+    b.linux(seccomp=DENY_MKDIR)
+    code, out, err = run(rt, b, name)
+    assert code == 0, err
+    return "mkdir=1" in out and "Seccomp:\t2" in out
+
+
+def test_seccomp_cache_miss_then_hit_same_filter(rt, bundle):
+    import os
+
+    cache = rt.env["DOCKYARD_SECCOMP_CACHE"]
+    assert _mkdir_denied(rt, bundle, "miss")
+    entries = os.listdir(cache)
+    assert len(entries) == 1  # compiled once, stored
+    stamp = os.stat(os.path.join(cache, entries[0])).st_mtime_ns
+    assert _mkdir_denied(rt, bundle, "hit")  # installed from the cache: same behaviour
+    assert os.listdir(cache) == entries and os.stat(os.path.join(cache, entries[0])).st_mtime_ns == stamp
+
+
+def test_seccomp_cache_corrupt_entry_or_unsafe_dir_is_not_trusted(rt, bundle):
+    import os
+
+    cache = rt.env["DOCKYARD_SECCOMP_CACHE"]
+    assert _mkdir_denied(rt, bundle, "a")
+    (entry,) = os.listdir(cache)
+    with open(os.path.join(cache, entry), "wb") as f:
+        f.write(b"\0" * 13)  # not a header + whole BPF instructions
+    assert _mkdir_denied(rt, bundle, "b")  # recompiled, still enforced
+    os.chmod(cache, 0o777)  # anyone could plant a filter here: the runtime must not read it
+    with open(os.path.join(cache, entry), "wb") as f:
+        f.write(bytes(8) + bytes.fromhex("06000000" "0000ff7f"))  # header + "return ALLOW"
+    assert _mkdir_denied(rt, bundle, "c")

@@ -20,33 +20,13 @@ from dockyard.runtime import seccomp
 from support import shared_reference  # noqa: E402
 
 DOCKER_PROFILE = Path(shared_reference("docker-default-seccomp.json"))
-# Docker's 14 default capabilities: decide which capability-gated entries apply.
-DOCKER_CAPS = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
 
 
-def docker_to_oci(profile: dict, arch: str = "SCMP_ARCH_X86_64", go_arch: str = "amd64",
-                  caps: set[str] = DOCKER_CAPS) -> dict:
+def docker_to_oci(profile: dict) -> dict:
     """What dockerd does to its profile before handing it to runc (archMap, includes/excludes)."""
-    arches = []
-    for entry in profile["archMap"]:
-        if entry["architecture"] == arch:
-            arches = [arch, *(entry["subArchitectures"] or [])]
-    syscalls = []
-    for entry in profile["syscalls"]:
-        inc, exc = entry.get("includes", {}), entry.get("excludes", {})
-        if inc.get("arches") and go_arch not in inc["arches"]:
-            continue
-        if inc.get("caps") and not set(inc["caps"]) <= caps:
-            continue
-        if go_arch in exc.get("arches", []) or set(exc.get("caps", [])) & caps:
-            continue
-        syscalls.append({k: v for k, v in entry.items() if k in ("names", "action", "errnoRet", "args")})
-    return {"defaultAction": profile["defaultAction"], "defaultErrnoRet": profile["defaultErrnoRet"],
-            "architectures": arches, "syscalls": syscalls}
+    from dockyard.oci.docker_seccomp import to_oci
+
+    return to_oci(profile)
 
 
 def allow_but(*rules: dict, **extra) -> dict:

@@ -349,3 +349,39 @@ def notify_id_valid(fd: int, id: int) -> bool:
     if err == _errno.ENOENT:
         return False
     raise _error("SECCOMP_IOCTL_NOTIF_ID_VALID", err)
+
+
+# --- installing a BPF program directly (the cache's path, no libseccomp involved) ----------
+SYS_seccomp = 317  # x86_64
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_bpf(bpf: bytes, flags: int) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog) with a classic BPF program (8-byte
+    instructions, as seccomp_export_bpf writes them). Returns the listener fd when
+    SECCOMP_FILTER_FLAG_NEW_LISTENER is in ``flags``, else 0. If the kernel refuses
+    SPEC_ALLOW (too old), the filter is installed without it, as libseccomp does."""
+    if len(bpf) % 8 or not bpf:
+        raise SeccompError(f"install seccomp filter: a BPF program of {len(bpf)} bytes is not whole instructions")
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    rc = libc.syscall(ctypes.c_long(SYS_seccomp), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                      ctypes.c_long(flags), ctypes.byref(prog))
+    if rc < 0 and ctypes.get_errno() == _errno.EINVAL and flags & SECCOMP_FILTER_FLAG_SPEC_ALLOW:
+        flags &= ~SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        rc = libc.syscall(ctypes.c_long(SYS_seccomp), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                          ctypes.c_long(flags), ctypes.byref(prog))
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise SeccompError(f"install seccomp filter: {os.strerror(err)}")
+    return rc

@@ -47,6 +47,19 @@ def _write_maps(pid: int, cfg: dict) -> None:
             raise DockyardError(f"write {kind} {text.strip()!r}: {e.strerror}") from None
 
 
+def load_seccomp(cfg: dict):
+    """The container's seccomp filter, ready to load (None without one): compiled and
+    validated now, before anything exists, and cached across starts (seccomp_cache.py)."""
+    spec = (cfg.get("linux") or {}).get("seccomp")
+    from . import seccomp
+
+    if not seccomp.wanted(spec):
+        return None
+    from .seccomp_cache import compile_cached
+
+    return compile_cached(spec)
+
+
 def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
            new_keyring: bool = True,
@@ -65,11 +78,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
     join, unshare, new = _namespace_plan(cfg)
     if (cfg.get("hostname") or cfg.get("domainname")) and "uts" not in new:
         raise ConfigError("hostname/domainname need a new uts namespace")
-    flt = None
-    if (cfg.get("linux") or {}).get("seccomp"):
-        from . import seccomp
-
-        flt = seccomp.compile(cfg["linux"]["seccomp"])
+    flt = load_seccomp(cfg)
     c = Container.new(root, cid)
     mgr = child = None
     master = None

@@ -14,7 +14,7 @@ from ..errors import ConfigError, InvalidState
 from ..oci import runtime_spec
 from . import init, sync
 from . import procs
-from .create import answer_until_ready
+from .create import answer_until_ready, load_seccomp
 from .ops import manager, status
 from .state import CREATED, RUNNING, Container
 
@@ -81,11 +81,7 @@ def exec_(c: Container, proc: dict, *, pid_file=None, console_socket=None, detac
     if proc.get("terminal") and detach and not console_socket:
         raise ConfigError("exec --tty --detach needs --console-socket")
     cfg = c.data["config"]
-    flt = None
-    if (cfg.get("linux") or {}).get("seccomp"):
-        from . import seccomp
-
-        flt = seccomp.compile(cfg["linux"]["seccomp"])
+    flt = load_seccomp(cfg)
     has_userns = any(n["type"] == "user" for n in runtime_spec.namespace_list(cfg))
     plan = {"config": cfg, "process": proc, "join": _ns_to_join(c.data["pid"]), "unshare": 0,
             "new_userns": False, "root_mapped": False, "seccomp": flt, "setgroups_ok": not has_userns,
