@@ -173,12 +173,13 @@ done
 SC_JSON=()
 if [ -n "$PROFILE" ]; then
     B2=$TMP/bundle-seccomp
-    mkdir -p "$B2" && cp "$B/config.json" "$B2/" && ln -s "$B/rootfs" "$B2/rootfs"
-    "$PY" - "$B2/config.json" "$PROFILE" <<'EOF'
+    mkdir -p "$B2" && cp "$B/config.json" "$B2/"
+    "$PY" - "$B2/config.json" "$PROFILE" "$B/rootfs" <<'EOF'
 import json, sys
 from dockyard.oci.docker_seccomp import to_oci
 cfg = json.load(open(sys.argv[1]))
 cfg["linux"]["seccomp"] = to_oci(json.load(open(sys.argv[2])))
+cfg["root"]["path"] = sys.argv[3]  # the same rootfs (runc refuses a symlinked one)
 json.dump(cfg, open(sys.argv[1], "w"))
 print("seccomp:   Docker's default profile,", len(cfg["linux"]["seccomp"]["syscalls"]), "rule groups")
 EOF

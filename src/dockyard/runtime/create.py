@@ -51,9 +51,9 @@ def load_seccomp(cfg: dict):
     """The container's seccomp filter, ready to load (None without one): compiled and
     validated now, before anything exists, and cached across starts (seccomp_cache.py)."""
     spec = (cfg.get("linux") or {}).get("seccomp")
-    from . import seccomp
-
-    if not seccomp.wanted(spec):
+    # runc reads an object with neither defaultAction nor syscalls as "no seccomp"
+    # (seccomp.wanted; checked here to keep the seccomp modules off the path without one).
+    if not spec or not (spec.get("defaultAction") or spec.get("syscalls")):
         return None
     from .seccomp_cache import compile_cached
 
