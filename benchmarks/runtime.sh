@@ -71,12 +71,19 @@ ids_left() {  # the container ids a runtime still lists under its root
     esac
 }
 
+# dockyard-runtime leaves its shared parent cgroup (/dockyard, as Docker leaves /docker):
+# remove the ones this script brought into being, so a benchmark leaves the host as it was.
+PARENTS_BEFORE=$(ls -d /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/dockyard 2>/dev/null | tr "\n" " " || true)
+
 cleanup() {
     set +e
-    local id
+    local id d
     for id in $(ids_left dockyard); do "$DY" --root "$DYROOT" delete --force "$id"; done
     for id in $(ids_left runc); do "$RUNC" --root "$RUNCROOT" delete --force "$id"; done
     for id in $(ids_left crun); do in_crun_ns "$CRUN" --root "$CRUNROOT" delete --force "$id"; done
+    for d in $(ls -d /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/dockyard 2>/dev/null); do
+        case " $PARENTS_BEFORE " in *" $d "*) ;; *) rmdir "$d" 2>/dev/null ;; esac
+    done
     [ "$MOUNTED" = 1 ] && umount "$TMP"
     rm -rf "$TMP"
 }
