@@ -300,3 +300,23 @@ def test_seccomp_cache_corrupt_entry_or_unsafe_dir_is_not_trusted(rt, bundle):
     with open(os.path.join(cache, entry), "wb") as f:
         f.write(bytes(8) + bytes.fromhex("06000000" "0000ff7f"))  # header + "return ALLOW"
     assert _mkdir_denied(rt, bundle, "c")
+
+
+def test_oom_score_adj(rt, bundle):
+    b = bundle("cat", "/proc/self/oom_score_adj")
+    b.process(oomScoreAdj=500)
+    code, out, err = run(rt, b)
+    assert code == 0, err
+    assert out.strip() == "500"
+
+
+def test_time_namespace_with_offsets(rt, bundle):
+    b = bundle("cut", "-d.", "-f1", "/proc/uptime")
+    b.config["linux"]["namespaces"].append({"type": "time"})
+    b.config["linux"]["timeOffsets"] = {"boottime": {"secs": 10 ** 7, "nanosecs": 0}}
+    b.write()
+    code, out, err = run(rt, b)
+    assert code == 0, err
+    with open("/proc/uptime") as f:
+        host = int(float(f.read().split()[0]))
+    assert int(out) - host >= 10 ** 7 - 5

@@ -167,6 +167,7 @@ def test_default_spec_validates(tmp_path):
     (lambda c: c["process"].update(rlimits=[{"type": "NOFILE", "soft": 1, "hard": 1}]), "RLIMIT_"),
     (lambda c: c.pop("ociVersion"), "ociVersion"),
     (lambda c: c["process"].update(oomScoreAdj=5000), "oomScoreAdj"),
+    (lambda c: c["linux"].update(timeOffsets={"boottime": {"secs": 1}}), "time namespace"),
 ])
 def test_spec_validation_errors(tmp_path, mutate, msg):
     cfg = _valid_cfg(tmp_path)

@@ -112,6 +112,14 @@ def validate(cfg, bundle: str) -> None:
         for h in lst or []:
             _need(isinstance(h, dict) and isinstance(h.get("path"), str) and h["path"].startswith("/"),
                   f"hooks.{kind}: each hook needs an absolute path")
+    offsets = linux.get("timeOffsets")
+    if offsets:
+        _need("time" in seen and not any(n.get("path") for n in linux["namespaces"] if n["type"] == "time"),
+              "linux.timeOffsets needs a new time namespace")
+        for clock, o in offsets.items():
+            _need(clock in ("monotonic", "boottime") and isinstance(o, dict)
+                  and isinstance(o.get("secs", 0), int) and isinstance(o.get("nanosecs", 0), int),
+                  f"linux.timeOffsets.{clock}: expected monotonic/boottime with integer secs and nanosecs")
     for k in (linux.get("sysctl") or {}):
         _need(isinstance(k, str) and k and ".." not in k and "/" not in k, f"invalid sysctl name {k!r}")
     for d in linux.get("devices", []) or []:

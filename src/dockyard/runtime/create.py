@@ -100,6 +100,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
             "new_userns": "user" in new, "root_mapped": _root_mapped(cfg), "new_mountns": "mount" in new,
             "new_utsns": "uts" in new, "new_cgroupns": "cgroup" in new, "no_pivot": no_pivot,
             "keyring": f"_ses.{cid}" if new_keyring else None,
+            "time_offsets": (cfg.get("linux") or {}).get("timeOffsets") if "time" in new else None,
             "cgroup_binds": cgroup_plan.cgroup_binds(mgr), "fifo": c.fifo, "seccomp": flt,
             "setgroups_ok": "user" not in new and "user" not in join,
             # startContainer hooks need the state too, which the init learns in the same exchange.

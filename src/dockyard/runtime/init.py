@@ -70,6 +70,8 @@ def stage1(sock, plan: dict) -> None:
                 os.setresuid(0, 0, 0)
         if plan["unshare"]:
             libc.unshare(plan["unshare"])
+        if plan.get("time_offsets"):
+            _write_time_offsets(plan["time_offsets"])
         pid = os.fork()
         if pid == 0:
             plan["stage2"](sock, plan)
@@ -78,6 +80,17 @@ def stage1(sock, plan: dict) -> None:
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - every failure goes to the host as data
         _die(sock, e)
+
+
+def _write_time_offsets(offsets: dict) -> None:
+    """linux.timeOffsets of a new time namespace: writable only between unshare and the
+    first process born into it (our fork of the init), so stage 1 writes them here."""
+    lines = "".join(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n" for clock, o in offsets.items())
+    try:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(lines)
+    except OSError as e:
+        raise SysError("write timeOffsets", e.errno, "/proc/self/timens_offsets", lines.strip()) from None
 
 
 def init_stage2(sock, plan: dict) -> None:
