@@ -131,12 +131,6 @@ def parse(argv: list[str], table: dict, stop_at_positional: bool) -> tuple[dict,
     return opts, rest
 
 
-def _one_id(rest: list[str], cmd: str) -> str:
-    if not rest:
-        raise ConfigError(f"{cmd}: container id required")
-    return rest[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv

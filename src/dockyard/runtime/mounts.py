@@ -169,7 +169,7 @@ def _mount_cgroup(root_fd: int, dest: str, flags: int, cgroup_binds) -> None:
                 libc.mount(host_dir, paths.fd_path(sub), None, libc.MS_BIND | libc.MS_REC, shown=f"{dest}/{name}")
             finally:
                 os.close(sub)
-            _after_mount(fd, name, lambda t: _remount_bind(t, flags, host_dir, f"{dest}/{name}"), 0)
+            _after_mount(fd, name, lambda t, h=host_dir, n=name: _remount_bind(t, flags, h, f"{dest}/{n}"), 0)
             if "," in name:  # co-mounted hierarchies (cpu,cpuacct): the usual names as symlinks
                 for alias in name.split(","):
                     try:

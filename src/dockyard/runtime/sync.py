@@ -66,7 +66,7 @@ def send(sock, msg: dict, fds: list[int] | tuple = ()) -> None:
 def recv(sock, timeout: float | None = None) -> tuple[dict, list[int]]:
     """Next message and the fds it carried. EOF (peer died silently) is an error."""
     sock.settimeout(timeout)
-    for attempt in (1, 2):
+    for _ in (1, 2):
         try:
             data, anc, _flags, _addr = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(_MAXFDS * 4))
             break
