@@ -166,3 +166,31 @@ def test_init_killed_during_create_is_reported_and_cleaned_up(rt, bundle):
     line = one_line_error(rt("run", "--bundle", b.path, cid(rt)), "container init exited")
     assert "signal 9" in line
     assert rt.ids() == []
+
+
+def test_runtime_killed_mid_create_leaves_a_state_delete_can_clean(rt, bundle, tmp_path):
+    """SIGKILL the runtime while a createRuntime hook runs: the init notices (its channel
+    closes) and exits; the half-made container shows as stopped and `delete` removes it all."""
+    import signal
+    import subprocess
+    import time
+
+    from runtime_fixtures import RUNTIME
+
+    marker = tmp_path / "hook-started"
+    b = bundle("true")
+    b.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}; sleep 1"]}]}
+    b.write()
+    c = cid(rt)
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "create", "--bundle", b.path, c],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=rt.env)
+    end = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < end:
+        time.sleep(0.01)
+    assert marker.exists()
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert rt.state(c)["status"] == "stopped"
+    time.sleep(1.2)  # the orphaned hook (sleep 1) finishes on its own
+    rt("delete", c, check=True)
+    assert rt.ids() == []

@@ -115,10 +115,8 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
         procs.cloexec_inherited(preserve_fds)
         host, child_end = sync.pair()
         child = os.fork()
-        if child == 0:  # stage 1
-            os.close(c.lockfd)  # the flock must not outlive this command in the container
-            host.close()
-            init.stage1(child_end, plan)
+        if child == 0:  # stage 1: never returns into this function (see init.run_stage1)
+            init.run_stage1(child_end, plan, close=(c.lockfd, host))
         child_end.close()
         pid = _drive(host, c, cfg, plan, child, mgr, console_socket, keep_console)
         master = pid[1]

@@ -92,9 +92,7 @@ def exec_(c: Container, proc: dict, *, pid_file=None, console_socket=None, detac
     host, child_end = sync.pair()
     child = os.fork()
     if child == 0:
-        os.close(c.lockfd)
-        host.close()
-        init.stage1(child_end, plan)
+        init.run_stage1(child_end, plan, close=(c.lockfd, host))
     child_end.close()
     try:
         if mgr is not None:

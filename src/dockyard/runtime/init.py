@@ -35,8 +35,22 @@ JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
 def _die(sock, exc: BaseException) -> None:
-    sync.send_error(sock, exc)
-    os._exit(1)
+    try:
+        sync.send_error(sock, exc)
+    finally:
+        os._exit(1)
+
+
+def run_stage1(sock, plan: dict, close=()) -> None:
+    """Entry of a freshly forked child. Whatever happens, it ends here with _exit: a child
+    that returned (or raised) into the caller would run the *host's* code with the host's
+    state in memory — its error handling would delete the container it is part of."""
+    try:
+        for x in close:  # the flock fd must not outlive the command; nor the host's socket end
+            x.close() if hasattr(x, "close") else os.close(x)
+        stage1(sock, plan)
+    finally:
+        os._exit(1)
 
 
 def join_namespaces(paths: dict[str, str]) -> None:
@@ -74,8 +88,10 @@ def stage1(sock, plan: dict) -> None:
             _write_time_offsets(plan["time_offsets"])
         pid = os.fork()
         if pid == 0:
-            plan["stage2"](sock, plan)
-            os._exit(1)  # not reached
+            try:
+                plan["stage2"](sock, plan)  # ends in execve or _exit
+            finally:
+                os._exit(1)
         sync.send(sock, {"t": "pid", "pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - every failure goes to the host as data

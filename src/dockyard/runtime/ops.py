@@ -106,7 +106,8 @@ def delete(c: Container, force: bool = False) -> None:
         raise InvalidState(f"container {c.id!r} is still being created")
     mgr = manager(c)
     pid = c.data.get("pid") or 0
-    if st != STOPPED and pid:
+    # Also when "stopped": the init of a create that died half-way may still be alive.
+    if pid and c.alive():
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

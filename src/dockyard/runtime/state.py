@@ -114,8 +114,10 @@ class Container:
         return pid > 0 and proc_start_time(pid) == self.data.get("pid_start")
 
     def status(self, cgroup=None) -> str:
-        if self.data.get("status") == CREATING and not self.data.get("pid"):
-            return STOPPED if not self._creator_alive() else CREATING
+        if self.data.get("status") == CREATING:
+            # A create still under way, or one that died half-way (killed): that container
+            # never became usable, whatever its init is doing; `delete` cleans it up.
+            return CREATING if self._creator_alive() else STOPPED
         if not self.alive():
             return STOPPED
         if cgroup is not None and cgroup.frozen():

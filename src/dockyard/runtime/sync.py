@@ -113,5 +113,5 @@ def send_error(sock, exc: BaseException) -> None:
         text = f"{type(exc).__name__}: {exc}"
     try:
         send(sock, {"t": "error", "msg": text, "code": code if isinstance(code, str) else "error"})
-    except OSError:
+    except Exception:  # noqa: BLE001 - the peer is gone: nobody to tell, and we must not raise
         pass
