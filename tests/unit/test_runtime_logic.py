@@ -213,3 +213,24 @@ def test_cgroup_binds_per_layout(tmp_path):
         ("unified", str(tmp_path / "unified" / "dockyard" / "c1"))]
     v2 = Layout("v2", {}, str(tmp_path / "unified"), {"memory", "pids"})
     assert cgroup_binds(Manager(v2, "/dockyard/c1")) == [("", str(tmp_path / "unified" / "dockyard" / "c1"))]
+
+
+def test_parse_duration():
+    from dockyard.runtime.commands import parse_duration
+
+    assert parse_duration("5s") == 5 and parse_duration("500ms") == 0.5 and parse_duration("1m") == 60
+    for bad in ("5", "xs", "-1s", "0s", "1d"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad)
+
+
+def test_unexpected_exception_is_one_line(monkeypatch, capsys):
+    from dockyard.runtime import cli, commands
+
+    def boom(*a):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(commands, "cmd_list", boom)
+    assert cli.main(["--root", "/nonexistent", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and "Traceback" not in err

@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # an unexpected system error: still one line, with --debug for the rest
         _report(DockyardError(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")), debug)
         return 1
+    except Exception as e:  # noqa: BLE001 - a bug of ours: one line, never a traceback (--debug shows it)
+        _report(DockyardError(f"internal error: {type(e).__name__}: {e} (rerun with --debug for details)"), debug)
+        return 1
 
 
 def _report(e: BaseException, debug: bool) -> None:

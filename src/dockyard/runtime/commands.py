@@ -301,12 +301,26 @@ def cmd_update(root, o, args, g) -> int:
     return 0
 
 
+def parse_duration(s: str) -> float:
+    """Seconds from a Go-style duration as runc takes it: "5s", "500ms", "1m", "1.5s"."""
+    for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if s.endswith(suffix):
+            try:
+                value = float(s[: -len(suffix)]) * mult
+            except ValueError:
+                break
+            if value > 0:
+                return value
+            break
+    raise ConfigError(f"invalid duration {s!r} (use e.g. 5s, 500ms, 1m)")
+
+
 def cmd_events(root, o, args, g) -> int:
     import json
     import time
 
     cid = _id(args, "events")
-    interval = float((o.get("interval") or "5s").rstrip("s"))
+    interval = parse_duration(o.get("interval") or "5s")
     seen_ooms = None
     while True:
         c = ops.load(root, cid, lock=False)
