@@ -174,10 +174,7 @@ def test_device_rules_are_enforced_or_reported(cgroup):
     m.create()
     warnings = m.set({"devices": [{"allow": False, "access": "rwm"},
                                   {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]})
-    if "devices" not in m.layout.v1:
-        assert warnings == ["devices: not applied on cgroup v2 (needs eBPF, not built)"]
-        return
-    assert warnings == []
+    assert warnings == []  # v1 devices files, or a v2 BPF program
     probe = ("import sys\nopen('/dev/null', 'w').close()\n"
              "try:\n    open('/dev/zero', 'rb')\nexcept PermissionError:\n    sys.exit(3)\n")
     assert started_in(m, procs, [sys.executable, "-c", probe]).wait(30) == 3  # /dev/null yes, /dev/zero no
@@ -193,3 +190,50 @@ def test_hugetlb_goes_where_the_host_has_it(cgroup):
         assert knob(m, ("hugetlb", "hugetlb.2MB.limit_in_bytes"), "hugetlb.2MB.max") == str(4 << 20)
     else:
         assert warnings and warnings[0].startswith("hugetlb: not applied")
+
+
+def test_v2_device_rules_are_a_bpf_program_the_kernel_enforces():
+    """The cgroup2 path for devices, for real: a v2-only view of this host's cgroup2 mount.
+    The program is attached to the cgroup; a process in it may open /dev/null, not /dev/zero,
+    and an update replaces the program (then /dev/zero is allowed)."""
+    import subprocess
+    import sys
+
+    from dockyard.runtime.cgroups import Layout
+
+    real = detect()
+    if not real.unified:
+        pytest.skip("no cgroup2 mount on this host")
+    m = Manager(Layout("v2", {}, real.unified, real.unified_controllers), f"/dockyard-test-{secrets.token_hex(4)}")
+    probe = ("import sys\nopen('/dev/null', 'w').close()\n"
+             "try:\n    open('/dev/zero', 'rb')\nexcept PermissionError:\n    sys.exit(3)\n")
+    procs = []
+    try:
+        m.create()
+        rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
+        assert m.set({"devices": rules}) == []
+        p = subprocess.Popen(["sh", "-c", 'read _ && exec "$@"', "sh", sys.executable, "-c", probe], stdin=subprocess.PIPE)
+        procs.append(p)
+        m.add(p.pid)
+        p.communicate(b"go\n", timeout=30)
+        assert p.returncode == 3  # /dev/null yes, /dev/zero no
+        assert m.set({"devices": rules + [{"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"}]}) == []
+        from dockyard._sys import bpf
+
+        fd = os.open(os.path.join(real.unified, m.path[1:]), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert len(bpf.attached_programs(fd)) == 1  # replaced, not stacked
+        finally:
+            os.close(fd)
+        p = subprocess.Popen(["sh", "-c", 'read _ && exec "$@"', "sh", sys.executable, "-c", probe], stdin=subprocess.PIPE)
+        procs.append(p)
+        m.add(p.pid)
+        p.communicate(b"go\n", timeout=30)
+        assert p.returncode == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        m.destroy()
+    assert leftovers(m.path) == []

@@ -1,10 +1,10 @@
 """devices: which device nodes the container may open or mknod (OCI ``devices``).
 
 v1: each rule is one write to devices.allow or devices.deny, in the spec's order (the spec
-usually starts with "deny all" and then allows the standard nodes). v2 has no devices files;
-enforcing needs a BPF_CGROUP_DEVICE program, which this build does not have, so the rules are
-reported as not applied. A malformed rule is an error, never skipped: skipping a deny
-would silently grant access.
+usually starts with "deny all" and then allows the standard nodes). v2 has no devices files:
+the rules become an eBPF program (devices_bpf.py) attached to the cgroup, replacing the one
+we attached before (so `update` works). A malformed rule is an error, never skipped:
+skipping a deny would silently grant access.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 from ...errors import CgroupError
 from . import convert
 
-NAME, KEY, V1, V2 = "devices", "devices", "devices", None
-WHY_NOT_V2 = "not applied on cgroup v2 (needs eBPF, not built)"
+NAME, KEY, V1, V2 = "devices", "devices", "devices", ""  # v2: core BPF, no controller needed
 
 
 def pick(resources: dict) -> list:
@@ -45,3 +44,25 @@ def v1(d: str, rules: list, f) -> None:
     for r in rules:
         for line in lines(r):
             f.write(d, "devices.allow" if r.get("allow") else "devices.deny", line)
+
+
+def v2(d: str, rules: list, f) -> None:
+    import os
+
+    from ..._sys import bpf
+    from . import devices_bpf
+
+    prog = bpf.load_device_program(devices_bpf.program(rules))
+    cg = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        old = bpf.attached_programs(cg)
+        bpf.attach(cg, prog)  # the new one first: no moment without a filter
+        for prog_id in old:
+            fd = bpf.program_fd(prog_id)
+            try:
+                bpf.detach(cg, fd)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(cg)
+        os.close(prog)
