@@ -234,3 +234,11 @@ def test_unexpected_exception_is_one_line(monkeypatch, capsys):
     assert cli.main(["--root", "/nonexistent", "list"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error: KeyError" in err and "Traceback" not in err
+
+
+def test_unsupported_fields_are_named():
+    cfg = runtime_spec.default_spec(["true"])
+    assert runtime_spec.not_applied(cfg) == []
+    cfg["process"]["scheduler"] = {"policy": "SCHED_BATCH"}
+    cfg["linux"]["personality"] = {"domain": "LINUX32"}
+    assert runtime_spec.not_applied(cfg) == ["process.scheduler", "linux.personality"]

@@ -127,6 +127,18 @@ def validate(cfg, bundle: str) -> None:
               f"linux.devices entry {d!r}: needs a /dev/ path and type c, b, u or p")
 
 
+# Spec fields this runtime reads but does not apply yet: each is reported as a warning
+# (runc would apply them; a silent ignore would let a user believe they took effect).
+NOT_APPLIED = (("process", "apparmorProfile"), ("process", "selinuxLabel"), ("process", "scheduler"),
+               ("process", "ioPriority"), ("process", "execCPUAffinity"), ("linux", "intelRdt"),
+               ("linux", "personality"), ("linux", "mountLabel"), ("linux", "memoryPolicy"))
+
+
+def not_applied(cfg: dict) -> list[str]:
+    """The NOT_APPLIED fields present in ``cfg``, as "process.scheduler" etc."""
+    return [f"{sect}.{key}" for sect, key in NOT_APPLIED if (cfg.get(sect) or {}).get(key)]
+
+
 def rootfs_path(cfg: dict, bundle: str) -> str:
     return os.path.normpath(os.path.join(bundle, cfg["root"]["path"]))
 

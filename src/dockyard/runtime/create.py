@@ -75,6 +75,8 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str | None = None,
         raise ConfigError("process.terminal is true: --console-socket is required")
     if console_socket and not proc.get("terminal"):
         raise ConfigError("--console-socket given but process.terminal is false")
+    for field in runtime_spec.not_applied(cfg):
+        log.log("warning", f"config.json {field} is not supported by dockyard-runtime yet: not applied")
     join, unshare, new = _namespace_plan(cfg)
     if (cfg.get("hostname") or cfg.get("domainname")) and "uts" not in new:
         raise ConfigError("hostname/domainname need a new uts namespace")
