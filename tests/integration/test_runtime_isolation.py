@@ -320,3 +320,11 @@ def test_time_namespace_with_offsets(rt, bundle):
     with open("/proc/uptime") as f:
         host = int(float(f.read().split()[0]))
     assert int(out) - host >= 10 ** 7 - 5
+
+
+def test_unsupported_field_is_a_warning(rt, bundle):
+    b = bundle("true")
+    b.process(scheduler={"policy": "SCHED_BATCH"})
+    code, out, err = run(rt, b)
+    assert code == 0, err
+    assert "process.scheduler is not supported" in err
