@@ -58,6 +58,12 @@ class MountError(SysError):
     code = "mount"
 
 
+class PathError(SysError):
+    """A path inside a rootfs could not be resolved safely (escape, loop, missing)."""
+
+    code = "path"
+
+
 class CgroupError(DockyardError):
     code = "cgroup"
 

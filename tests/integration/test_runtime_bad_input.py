@@ -78,7 +78,7 @@ def test_mount_target_escaping_through_symlink(rt, bundle, tmp_path):
     os.symlink("../../../../../../../../" + str(outside).lstrip("/"), os.path.join(b.rootfs, "escape"))
     b.config["mounts"].append({"destination": "/escape/x", "type": "tmpfs", "source": "tmpfs"})
     b.write()
-    one_line_error(rt("run", "--bundle", b.path, cid(rt)), "/escape/x", "escapes the container rootfs")
+    one_line_error(rt("run", "--bundle", b.path, cid(rt)), "/escape/x", "escapes the rootfs")
     assert list(outside.iterdir()) == []  # nothing was created outside
 
 

@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-from dockyard.errors import ConfigError, MountError
+from dockyard._sys import paths
+from dockyard.errors import ConfigError, MountError, PathError
 from dockyard.oci import runtime_spec
-from dockyard.runtime import caps, mounts, paths
+from dockyard.runtime import caps, mounts
 from dockyard.runtime.cli import FLAGS, GLOBAL, parse
 from dockyard.runtime.commands import _size, update_resources
 from dockyard.runtime.cgroup_plan import cgroup_path, resources_with_default_devices
@@ -47,16 +48,16 @@ def test_open_in_root_plain_and_absolute_symlink(root):
 
 def test_open_in_root_refuses_dotdot_escape(root):
     _, fd = root
-    with pytest.raises(MountError) as e:
+    with pytest.raises(PathError) as e:
         paths.open_in_root(fd, "/up/etc/passwd")
-    assert e.value.errno == errno.EXDEV and "escapes the container rootfs" in str(e.value)
-    with pytest.raises(MountError):
+    assert e.value.errno == errno.EXDEV and "escapes the rootfs" in str(e.value)
+    with pytest.raises(PathError):
         paths.open_in_root(fd, "/../../etc")
 
 
 def test_open_in_root_symlink_loop(root):
     _, fd = root
-    with pytest.raises(MountError) as e:
+    with pytest.raises(PathError) as e:
         paths.open_in_root(fd, "/loop1/x")
     assert e.value.errno == errno.ELOOP
 
@@ -66,9 +67,9 @@ def test_open_in_root_creates_dirs_and_files_inside(root):
     assert _real(paths.open_in_root(fd, "/a/b/c", create="dir")) == str(r / "a" / "b" / "c")
     assert _real(paths.open_in_root(fd, "/abs-etc/new", create="file")) == str(r / "etc" / "new")
     assert (r / "etc" / "new").is_file()
-    with pytest.raises(MountError):
+    with pytest.raises(PathError):
         paths.open_in_root(fd, "/missing")
-    with pytest.raises(MountError) as e:
+    with pytest.raises(PathError) as e:
         paths.open_in_root(fd, "/etc/hosts/x", create="dir")
     assert e.value.errno == errno.ENOTDIR
 

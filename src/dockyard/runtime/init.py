@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .._sys import libc
+from .._sys import libc, paths
 from ..errors import DockyardError, SysError
 from ..oci.runtime_spec import NAMESPACES
 from . import mounts, process, sync
@@ -185,7 +185,7 @@ def _prepare_rootfs(sock, plan: dict, cfg: dict, linux: dict) -> int:
             mounts.setup_dev(root_fd, linux.get("devices"), plan["new_userns"], has_devpts)
         cwd = cfg["process"].get("cwd", "/")
         if cwd != "/":
-            os.close(mounts.paths.open_in_root(root_fd, cwd, create="dir"))
+            os.close(paths.open_in_root(root_fd, cwd, create="dir"))
     finally:
         os.close(root_fd)
     fifo_fd = _joined(sock, plan)

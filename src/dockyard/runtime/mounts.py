@@ -13,8 +13,8 @@ import os
 import stat
 
 from .._sys import libc
+from .._sys import paths
 from ..errors import MountError
-from . import paths
 
 # option -> (set?, flag). The table is runc's (libcontainer/specconv), which follows mount(8).
 FLAGS = {

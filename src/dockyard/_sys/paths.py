@@ -1,4 +1,5 @@
-"""Resolve paths inside a container rootfs without ever leaving it.
+"""Resolve paths inside a root directory (a container rootfs, a layer being unpacked)
+without ever leaving it.
 
 A rootfs comes from image layers, which are hostile input: a component may be a symlink
 pointing at ``/etc`` of the host or at ``../../..``. We never build ``rootfs + "/" + path``
@@ -21,14 +22,14 @@ import errno
 import os
 import stat
 
-from ..errors import MountError
+from ..errors import PathError
 
 _O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINKS = 40
 
 
-def _fail(path: str, err: int, detail: str) -> MountError:
-    return MountError("resolve", err, path, detail)
+def _fail(path: str, err: int, detail: str) -> PathError:
+    return PathError("resolve", err, path, detail)
 
 
 def open_in_root(root_fd: int, path: str, *, create: str | None = None, mode: int = 0o755) -> int:
@@ -45,7 +46,7 @@ def open_in_root(root_fd: int, path: str, *, create: str | None = None, mode: in
             name = parts.pop(0)
             if name == "..":
                 if len(stack) == 1:
-                    raise _fail(path, errno.EXDEV, "escapes the container rootfs")
+                    raise _fail(path, errno.EXDEV, "escapes the rootfs")
                 os.close(stack.pop())
                 continue
             cur = stack[-1]
