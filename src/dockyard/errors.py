@@ -80,3 +80,15 @@ class Unsupported(DockyardError):
     """A feature the spec allows that this build does not implement; says so plainly."""
 
     code = "unsupported"
+
+
+class StoreError(DockyardError):
+    """The content store refused or could not do something: a malformed digest, a missing blob."""
+
+    code = "store"
+
+
+class DigestMismatch(StoreError):
+    """Content did not hash (or measure) to what it was claimed to be; nothing was stored."""
+
+    code = "digest-mismatch"
