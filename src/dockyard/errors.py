@@ -92,3 +92,9 @@ class DigestMismatch(StoreError):
     """Content did not hash (or measure) to what it was claimed to be; nothing was stored."""
 
     code = "digest-mismatch"
+
+
+class ImageError(DockyardError):
+    """A manifest, index or image config that is malformed or not something we can run."""
+
+    code = "image"
