@@ -167,3 +167,12 @@ def test_many_entries_stream(tmp_path, need_root):
         entries = [("many", "dir", None)] + [(f"many/f{i}", "file", "") for i in range(5000)]
         stats = apply(make_tar(entries), d)
         assert stats.entries == 5001 and len(os.listdir(os.path.join(d, "many"))) == 5000
+
+
+def test_diff_id_checked_through_compression(target):
+    from dockyard.oci.digest import digest_bytes
+
+    data = make_tar([("a", "file", "x")])
+    apply(gzip.compress(data), target, diff_id=digest_bytes(data))
+    with pytest.raises(LayerError, match="DiffID"):
+        apply(gzip.compress(data), target, diff_id=digest_bytes(b"something else"))

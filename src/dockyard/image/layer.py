@@ -273,13 +273,42 @@ def _remove(dfd: int, name: str) -> None:
         os.unlink(name, dir_fd=dfd)
 
 
-def apply_layer(stream, target: str, *, whiteouts: str = "overlay", same_owner: bool | None = None) -> Stats:
-    """Unpack the layer read from ``stream`` (a binary file object) onto ``target``."""
+class _Hashing:
+    """A read-only stream that hashes what passes through (the layer's DiffID is the digest
+    of the *uncompressed* tar, checked as it is applied, with no second pass)."""
+
+    def __init__(self, raw) -> None:
+        from ..oci.digest import Hasher
+
+        self.raw, self.hasher = raw, Hasher()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hasher.update(data)
+        return data
+
+    def drain(self):
+        while self.read(_CHUNK):
+            pass  # the tar end-of-archive padding and anything after it count too
+        return self.hasher.digest()
+
+
+def apply_layer(stream, target: str, *, whiteouts: str = "overlay", same_owner: bool | None = None,
+                diff_id: str | None = None) -> Stats:
+    """Unpack the layer read from ``stream`` (a binary file object) onto ``target``. With
+    ``diff_id``, the uncompressed tar must hash to it, or LayerError (apply into a directory
+    you can throw away: the mismatch is known only at the end)."""
     same_owner = os.geteuid() == 0 if same_owner is None else same_owner
     a = _Applier(target, whiteouts, same_owner)
     try:
-        with tarfile.open(fileobj=open_stream(stream), mode="r|") as tar:
+        raw = open_stream(stream)
+        hashing = _Hashing(raw) if diff_id else None
+        with tarfile.open(fileobj=hashing or raw, mode="r|") as tar:
             a.apply(tar)
+        if hashing is not None:
+            got = hashing.drain()
+            if got != diff_id:
+                raise LayerError(f"layer content is {got}, not the DiffID {diff_id} the image config names")
     except tarfile.TarError as e:
         raise LayerError(f"layer is not a valid tar stream: {e}") from None
     except OSError as e:
