@@ -328,3 +328,28 @@ def test_unsupported_field_is_a_warning(rt, bundle):
     code, out, err = run(rt, b)
     assert code == 0, err
     assert "process.scheduler is not supported" in err
+
+
+def test_our_default_seccomp_profile_in_a_real_container(rt, bundle):
+    """runtime/profiles: Docker's 14 capabilities and our default allowlist, loaded for real.
+    Everyday commands work; a user namespace — which the kernel grants without any
+    capability, so only the filter can refuse it — is refused."""
+    from dockyard.runtime.profiles import defaults
+    from dockyard.runtime.profiles import seccomp_default
+
+    caps = defaults.default_capabilities()
+    script = ("grep '^Seccomp:' /proc/self/status; rm -rf /tmp/d; mkdir /tmp/d && echo mkdir-ok;"
+              " ls / > /dev/null && echo ls-ok; echo data | sort | wc -c;"
+              " unshare -U true 2>/dev/null; echo unshare=$?")
+    b = bundle("sh", "-c", script)
+    b.config["root"]["readonly"] = False
+    b.process(capabilities={k: caps for k in ("bounding", "effective", "permitted")})
+    code, out, err = run(rt, b, "control")
+    assert code == 0 and "unshare=0" in out.split(), out + err  # without the filter: allowed
+    b.linux(seccomp=seccomp_default.seccomp_for(set(caps)))
+    code, out, err = run(rt, b, "filtered")
+    assert code == 0, err
+    lines = out.split()
+    assert lines[:2] == ["Seccomp:", "2"]
+    assert "mkdir-ok" in lines and "ls-ok" in lines and "5" in lines
+    assert "unshare=1" in lines  # refused by the filter (EPERM), the shell goes on

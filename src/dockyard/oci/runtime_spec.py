@@ -148,7 +148,10 @@ def namespace_list(cfg: dict) -> list[dict]:
 
 
 def default_spec(args: list[str] | None = None, terminal: bool = True) -> dict:
-    """What ``spec`` writes: runc's default, a busybox-friendly sh in a fully isolated container."""
+    """What ``spec`` writes: runc's default, a busybox-friendly sh in a fully isolated container
+    (masked and read-only paths from the policy tables, runtime/profiles/defaults.py)."""
+    from ..runtime.profiles import defaults
+
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     return {
         "ociVersion": OCI_VERSION,
@@ -182,10 +185,8 @@ def default_spec(args: list[str] | None = None, terminal: bool = True) -> dict:
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                            "/proc/scsi", "/sys/devices/virtual/powercap"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            "maskedPaths": defaults.masked_paths(),
+            "readonlyPaths": defaults.readonly_paths(),
         },
     }
 
