@@ -67,17 +67,20 @@ def test_unpacked_image_runs_on_overlay_with_the_runtime(store, tmp_path, rt):
     try:
         bundle = tmp_path / "bundle"
         bundle.mkdir()
-        from dockyard.oci.runtime_spec import default_spec
+        from dockyard.engine.spec import RunOptions, container_spec
 
-        spec = default_spec(["sh", "-c", "cat /etc/hostname; echo hi > /tmp/written; busybox | head -1"],
-                            terminal=False)
-        spec["root"] = {"path": merged, "readonly": False}
-        spec["process"]["env"] = img.config.config["Env"]
+        # as `docker run busybox sh -c ...` would: Docker's capabilities, our seccomp profile
+        spec = container_spec(img.config.config, RunOptions(
+            args=["sh", "-c", "cat /etc/hostname; echo hi > /tmp/written; busybox | head -1; "
+                  "grep -E '^(Seccomp|CapEff):' /proc/self/status; echo $HOSTNAME $HOME"]),
+            rootfs=merged, cid="feedfacecafe0123")
         (bundle / "config.json").write_text(json.dumps(spec))
         p = subprocess.run([RUNTIME, "--root", rt.root, "run", "--bundle", str(bundle), cid(rt)],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stderr
         assert p.stdout.startswith("busybox\nBusyBox")
+        assert "Seccomp:\t2" in p.stdout and "CapEff:\t00000000a80425fb" in p.stdout  # Docker's 14
+        assert p.stdout.rstrip().endswith("feedfacecafe /root")
         assert (ctr / "upper/tmp/written").read_text() == "hi\n"  # the write went to the container
         assert not os.path.exists(os.path.join(store.snapshots.path(top), "fs/tmp/written"))
     finally:
