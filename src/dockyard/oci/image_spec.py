@@ -73,17 +73,24 @@ def _doc(data: bytes, what: str) -> dict:
     return doc
 
 
+def _header(data: bytes, what: str, media_type: str | None, allowed: tuple) -> tuple[dict, Digest, str]:
+    """The parts every manifest and index share: the JSON object, its digest, schemaVersion
+    2, and a media type of the expected kind (the document's own, else the one it came
+    with, else the OCI one)."""
+    doc = _doc(data, what)
+    _need(doc.get("schemaVersion") == 2, what, f"schemaVersion {doc.get('schemaVersion')!r} (want 2)")
+    mt = doc.get("mediaType") or media_type or allowed[0]
+    _need(mt in allowed, what, f"unknown media type {mt!r}")
+    return doc, digest_bytes(data), mt
+
+
 class Manifest:
     """An image manifest: one config and the layers, bottom first."""
 
     __slots__ = ("media_type", "config", "layers", "annotations", "digest")
 
     def __init__(self, data: bytes, media_type: str | None = None) -> None:
-        doc = _doc(data, "manifest")
-        self.digest = digest_bytes(data)
-        _need(doc.get("schemaVersion") == 2, "manifest", f"schemaVersion {doc.get('schemaVersion')!r} (want 2)")
-        self.media_type = doc.get("mediaType") or media_type or OCI_MANIFEST
-        _need(self.media_type in MANIFESTS, "manifest", f"unknown media type {self.media_type!r}")
+        doc, self.digest, self.media_type = _header(data, "manifest", media_type, MANIFESTS)
         self.config = Descriptor(doc.get("config"), "manifest config")
         _need(self.config.media_type in CONFIGS, "manifest config",
               f"media type {self.config.media_type!r} is not an image config (an artifact, not an image?)")
@@ -101,11 +108,7 @@ class Index:
     __slots__ = ("media_type", "manifests", "annotations", "digest")
 
     def __init__(self, data: bytes, media_type: str | None = None) -> None:
-        doc = _doc(data, "index")
-        self.digest = digest_bytes(data)
-        _need(doc.get("schemaVersion") == 2, "index", f"schemaVersion {doc.get('schemaVersion')!r} (want 2)")
-        self.media_type = doc.get("mediaType") or media_type or OCI_INDEX
-        _need(self.media_type in INDEXES, "index", f"unknown media type {self.media_type!r}")
+        doc, self.digest, self.media_type = _header(data, "index", media_type, INDEXES)
         ms = doc.get("manifests")
         _need(isinstance(ms, list), "index", "manifests must be a list")
         self.manifests = [Descriptor(x, f"index entry {i}") for i, x in enumerate(ms)]
