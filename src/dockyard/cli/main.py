@@ -1,25 +1,227 @@
-"""`dockyard`: the Docker-style front end. At this stage only `dockyard runtime ...` (the
-OCI runtime, same code as `dockyard-runtime`) and `version` exist; images, `run`, builds,
-networks and VMs are the open issues 3-8 and say so instead of pretending."""
+"""`dockyard`: the Docker-style front end. Parses, calls the engine, prints — no behaviour
+lives here. Verbs not built yet say so and which issue tracks them."""
 
 from __future__ import annotations
 
 import sys
 
 NOT_YET = {
-    "run": 3, "create": 3, "start": 3, "stop": 3, "ps": 3, "exec": 3, "logs": 3, "images": 3, "rm": 3,
-    "rmi": 3, "inspect": 3, "load": 3, "save": 3, "import": 3, "volume": 3, "stats": 6, "update": 6,
-    "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
+    "create": 3, "start": 3, "stop": 3, "exec": 3, "logs": 3, "inspect": 3, "load": 3, "save": 3,
+    "import": 3, "volume": 3, "attach": 3, "wait": 3, "top": 3, "cp": 3, "rename": 3, "kill": 3,
+    "restart": 3, "tag": 3, "history": 3, "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4,
+    "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
 USAGE = """usage: dockyard COMMAND [ARGS...]
 
 commands:
-  runtime ...   the OCI runtime (same as dockyard-runtime; see `dockyard runtime --help`)
-  version       print the version
+  run [OPTIONS] IMAGE [COMMAND...]   run a container in the foreground (-d not built yet)
+        --rm  --name N  -e K=V  -w DIR  -u USER  --entrypoint CMD  --hostname H  -t
+        --read-only  --privileged  --cap-add C  --cap-drop C  --security-opt no-new-privileges
+        --security-opt seccomp=unconfined  --memory N  --cpus N  --pids-limit N  --tmpfs PATH
+        -v HOST:CONTAINER[:ro]
+  images                             list images
+  ps [-a] [-q]                       list containers
+  rm [-f] CONTAINER...               remove stopped containers
+  rmi IMAGE...                       remove images
+  bootstrap busybox                  make the busybox base image on this machine, from Debian's
+                                     busybox-static (no registry needed); debian: not built yet
+  runtime ...                        the OCI runtime (same as dockyard-runtime)
+  version
 
+storage: $DOCKYARD_ROOT (default /var/lib/dockyard), $DOCKYARD_RUN_ROOT (default /run/dockyard)
 not built yet: {}
 """.format(", ".join(sorted(NOT_YET)))
+
+
+def _size(v: str) -> int:
+    from ..runtime.commands import _size as size
+
+    return size(v)
+
+
+def _run_args(argv: list[str]):
+    import argparse
+
+    from ..errors import ConfigError
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, exit 125, like docker's flag errors
+            raise ConfigError(f"run: {message}")
+
+    p = Parser(prog="dockyard run", add_help=False)
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("--entrypoint")
+    p.add_argument("--hostname", "-h")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("--memory", "-m")
+    p.add_argument("--cpus", type=float)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--tmpfs", action="append", default=[])
+    p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("image")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return p.parse_args(argv)
+
+
+def cmd_run(argv: list[str]) -> int:
+    from ..engine.run import run_foreground
+    from ..engine.spec import RunOptions
+    from ..errors import ConfigError
+
+    a = _run_args(argv)
+    if a.detach:
+        raise ConfigError("run -d is not built yet (issue 3: the conmon monitor); run in the foreground")
+    seccomp, nnp = None, False
+    for opt in a.security_opt:
+        if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+            nnp = True
+        elif opt.startswith("seccomp=") or opt.startswith("seccomp:"):
+            value = opt[len("seccomp="):]
+            if value == "unconfined":
+                seccomp = "unconfined"
+            else:
+                import json
+
+                from ..oci.docker_seccomp import to_oci
+
+                try:
+                    with open(value) as f:
+                        prof = json.load(f)
+                except (OSError, ValueError) as e:
+                    raise ConfigError(f"--security-opt {opt}: {e}") from None
+                seccomp = to_oci(prof) if "archMap" in prof or "syscalls" in prof and "defaultAction" in prof else prof
+        else:
+            raise ConfigError(f"--security-opt {opt!r} is not supported")
+    binds = []
+    for v in a.volume:
+        parts = v.split(":")
+        if len(parts) not in (2, 3) or not parts[0].startswith("/"):
+            raise ConfigError(f"-v {v!r}: only bind mounts HOST:CONTAINER[:ro] are built yet (named volumes: issue 3)")
+        binds.append((parts[0], parts[1], len(parts) == 3 and parts[2] == "ro"))
+    opts = RunOptions(args=a.args, entrypoint=a.entrypoint, env=a.env, workdir=a.workdir, user=a.user,
+                      hostname=a.hostname, tty=a.tty, read_only=a.read_only, privileged=a.privileged,
+                      cap_add=a.cap_add, cap_drop=a.cap_drop, seccomp=seccomp, no_new_privileges=nnp,
+                      memory=_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
+                      tmpfs=a.tmpfs, binds=binds)
+    images, containers = _stores()
+    try:
+        return run_foreground(images, containers, a.image, opts, name=a.name, rm=a.rm)
+    finally:
+        images.close()
+        containers.close()
+
+
+def _stores():
+    from .. import config
+    from ..engine.containers import ContainerStore
+    from ..image.store import ImageStore
+
+    root = config.storage_root()
+    return ImageStore(root), ContainerStore(root)
+
+
+def cmd_images(argv: list[str]) -> int:
+    from ..oci import reference
+
+    images, containers = _stores()
+    try:
+        print(f"{'REPOSITORY':<40} {'TAG':<12} {'IMAGE ID':<14} {'CREATED':<22} SIZE")
+        for img in images.list():
+            names = [reference.parse(t) for t in img.tags] or [None]
+            for r in names:
+                repo = r.familiar().rsplit(":", 1)[0] if r else "<none>"
+                tag = r.tag if r else "<none>"
+                print(f"{repo:<40} {tag:<12} {img.short_id:<14} {img.created:<22} {img.size / 1e6:.1f}MB")
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_ps(argv: list[str]) -> int:
+    images, containers = _stores()
+    try:
+        rows = containers.list(all_="-a" in argv or "--all" in argv)
+        if "-q" in argv or "--quiet" in argv:
+            for r in rows:
+                print(r.id[:12])
+            return 0
+        print(f"{'CONTAINER ID':<14} {'IMAGE':<14} {'COMMAND':<24} {'CREATED':<22} {'STATUS':<14} NAMES")
+        for r in rows:
+            status = f"Exited ({r.exit_code})" if r.state == "exited" else r.state.capitalize()
+            print(f"{r.id[:12]:<14} {r.image.removeprefix('sha256:')[:12]:<14} {r.command[:22]:<24} "
+                  f"{r.created:<22} {status:<14} {r.name}")
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_rm(argv: list[str]) -> int:
+    from ..errors import InvalidState
+    from ..image.snapshots import Snapshots
+
+    force = "-f" in argv or "--force" in argv
+    refs = [x for x in argv if not x.startswith("-")]
+    images, containers = _stores()
+    try:
+        for ref in refs:
+            rec = containers.get(ref)
+            if rec.state == "running" and not force:
+                raise InvalidState(f"cannot remove container {rec.name}: it is running (stop it, or use -f)")
+            Snapshots.unmount(containers.path(rec.id))
+            containers.delete(rec.id)
+            print(ref)
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_rmi(argv: list[str]) -> int:
+    images, containers = _stores()
+    try:
+        for ref in [x for x in argv if not x.startswith("-")]:
+            for line in images.remove(ref, force="-f" in argv):
+                print(line)
+        images.gc()
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_bootstrap(argv: list[str]) -> int:
+    from ..errors import ConfigError
+    from ..image.base import make_busybox
+
+    what = argv[0] if argv else ""
+    if what != "busybox":
+        raise ConfigError("bootstrap: only 'busybox' is built yet (debian via debootstrap: issue 3)")
+    images, containers = _stores()
+    try:
+        img = make_busybox(images)
+        print(f"busybox:latest {img.id}")
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "rmi": cmd_rmi,
+            "bootstrap": cmd_bootstrap}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +239,24 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dockyard {__version__}")
         return 0
+    if cmd == "image" and argv[1:2] == ["bootstrap"]:
+        cmd, argv = "bootstrap", argv[1:]
+    if cmd in COMMANDS:
+        from ..errors import DockyardError
+
+        try:
+            return COMMANDS[cmd](argv[1:])
+        except DockyardError as e:
+            sys.stderr.write(f"dockyard: {e}\n")
+            return getattr(e, "exit_code", 1) if getattr(e, "exit_code", 1) != 1 else 125
+        except OSError as e:
+            sys.stderr.write(f"dockyard: {e.strerror or e}" + (f": {e.filename}" if e.filename else "") + "\n")
+            return 125
+        except KeyboardInterrupt:
+            return 130
+        except Exception as e:  # noqa: BLE001 - a bug of ours: one line, never a traceback
+            sys.stderr.write(f"dockyard: internal error: {type(e).__name__}: {e}\n")
+            return 125
     if cmd in NOT_YET:
         sys.stderr.write(f"dockyard: {cmd!r} is not built yet (tracked in issue {NOT_YET[cmd]})\n")
         return 125

@@ -1,0 +1,97 @@
+"""`dockyard run` in the foreground: image -> snapshot -> overlay rootfs -> config.json ->
+dockyard-runtime, with the container recorded before anything is made for it.
+
+The engine never forks into namespaces itself (DESIGN.md §3): it runs `dockyard-runtime run`
+as a child with the caller's stdio, so exit codes and signals pass straight through.
+Exit codes as Docker's: the workload's own, 125 when dockyard could not run it, 126 when the
+command cannot be executed, 127 when it does not exist in the image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .. import config
+from ..errors import DockyardError
+from ..image.snapshots import Snapshots
+from .spec import RunOptions, command, container_spec
+
+
+class RunError(DockyardError):
+    exit_code = 125
+
+
+def runtime_binary() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+
+
+def _check_executable(rootfs: str, argv0: str, env: list[str]) -> None:
+    """Docker's 127/126 before anything starts: the command must exist in the image."""
+    from .._sys import paths
+
+    path = dict(e.split("=", 1) for e in env if "=" in e).get("PATH", "")
+    candidates = [argv0] if "/" in argv0 else [f"{d}/{argv0}" for d in path.split(":") if d]
+    rfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for c in candidates:
+            try:
+                fd = paths.open_in_root(rfd, c)
+            except Exception:  # noqa: BLE001 - not there (or not resolvable): try the next
+                continue
+            try:
+                import stat
+
+                st = os.stat(paths.fd_path(fd))
+                if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+                    return
+                err = RunError(f"exec: {argv0!r}: permission denied")
+                err.exit_code = 126
+                raise err
+            finally:
+                os.close(fd)
+    finally:
+        os.close(rfd)
+    err = RunError(f'exec: "{argv0}": executable file not found in $PATH')
+    err.exit_code = 127
+    raise err
+
+
+def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
+                   rm: bool = False) -> int:
+    img = images.resolve(image_ref)
+    argv = command(img.config.config, opts)  # "no command" fails before anything exists
+    top = images.unpack(img)
+    rec = containers.new(str(img.id), argv, name, rm)
+    d = containers.path(rec.id)
+    code = 125
+    try:
+        merged = images.snapshots.mount(top, d)
+        spec = container_spec(img.config.config, opts, rootfs=merged, cid=rec.id)
+        _check_executable(merged, spec["process"]["args"][0], spec["process"]["env"])
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(spec, f)
+        log = os.path.join(d, "runtime.log")
+        containers.set_state(rec.id, "running")
+        code = subprocess.call([runtime_binary(), "--root", config.runtime_root(), "--log", log,
+                                "--log-format", "json", "run", "--bundle", d, rec.id])
+        if _runtime_failed(log):
+            code = 125  # the runtime itself failed (it said why on stderr), not the workload
+        containers.set_state(rec.id, "exited", code)
+        return code
+    finally:
+        Snapshots.unmount(d, remove=rm)
+        if rm:
+            containers.delete(rec.id)
+        elif code == 125:
+            containers.set_state(rec.id, "exited", code)
+
+
+def _runtime_failed(log: str) -> bool:
+    try:
+        with open(log) as f:
+            return any(json.loads(line).get("level") == "error" for line in f if line.strip())
+    except (OSError, ValueError):
+        return False

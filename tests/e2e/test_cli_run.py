@@ -1,0 +1,92 @@
+"""The `dockyard` CLI end to end (issue 3, first verbs): bootstrap busybox, images, run in
+the foreground with Docker's flags and exit codes, ps -a, rm, rmi. Each test has its own
+storage and run roots, and must leave no mount, cgroup or process behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    if os.geteuid() != 0:
+        from support import need
+
+        need(False, "needs root")
+    root = tmp_path_factory.mktemp("dy")
+    e = {**os.environ, "DOCKYARD_ROOT": str(root / "lib"), "DOCKYARD_RUN_ROOT": str(root / "run"),
+         "DOCKYARD_SECCOMP_CACHE": str(root / "seccomp-cache")}
+    p = subprocess.run([DOCKYARD, "bootstrap", "busybox"], env=e, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    yield e
+    with open("/proc/self/mountinfo") as f:
+        assert str(root) not in f.read()
+
+
+def dy(env, *args, input=None):
+    return subprocess.run([DOCKYARD, *args], env=env, capture_output=True, text=True, input=input, timeout=60)
+
+
+def test_images_lists_busybox(env):
+    out = dy(env, "images").stdout.splitlines()
+    assert out[0].split()[:3] == ["REPOSITORY", "TAG", "IMAGE"]
+    assert any(line.split()[:2] == ["busybox", "latest"] for line in out[1:])
+
+
+def test_run_exit_code_and_defaults(env):
+    p = dy(env, "run", "--rm", "busybox", "sh", "-c",
+           "hostname; grep -E '^(CapEff|Seccomp):' /proc/self/status; echo $HOME; exit 3")
+    assert p.returncode == 3, p.stderr
+    host, capeff, seccomp, home = p.stdout.split("\n")[:4]
+    assert len(host) == 12 and capeff.split()[1] == "00000000a80425fb" and seccomp.split()[1] == "2"
+    assert home == "/root"
+
+
+def test_run_flags(env, tmp_path):
+    (tmp_path / "in.txt").write_text("from the host\n")
+    os.chmod(tmp_path, 0o755)  # readable by the container's user "nobody"
+    p = dy(env, "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp", "-u", "nobody", "--hostname", "box1",
+           "-v", f"{tmp_path}:/data:ro", "--cap-drop", "ALL", "--read-only", "--memory", "32m", "busybox",
+           "sh", "-c", "echo $GREETING; pwd; id -u; hostname; cat /data/in.txt; grep CapEff /proc/self/status;"
+           " touch /x 2>/dev/null || echo ro; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null ||"
+           " cat /sys/fs/cgroup/memory.max")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[:5] == ["hi", "/tmp", "65534", "box1", "from the host"]
+    assert lines[5].split()[1] == "0000000000000000" and lines[6] == "ro" and lines[7] == str(32 << 20)
+
+
+def test_entrypoint_and_missing_command(env):
+    p = dy(env, "run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint")
+    assert p.returncode == 0 and p.stdout == "from entrypoint\n"
+    p = dy(env, "run", "--rm", "busybox", "no-such-command")
+    assert p.returncode == 127 and "executable file not found" in p.stderr
+    p = dy(env, "run", "--bogus-flag", "busybox")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    p = dy(env, "run", "--rm", "nosuchimage")
+    assert p.returncode == 125 and "not found" in p.stderr
+
+
+def test_named_container_ps_and_rm(env):
+    assert dy(env, "run", "--name", "kept", "busybox", "sh", "-c", "exit 7").returncode == 7
+    ps = dy(env, "ps", "-a").stdout
+    line = next(x for x in ps.splitlines() if x.endswith(" kept"))
+    assert "Exited (7)" in line
+    assert dy(env, "run", "--name", "kept", "busybox", "true").returncode == 125  # name in use
+    assert dy(env, "rm", "kept").returncode == 0
+    assert "kept" not in dy(env, "ps", "-a").stdout
+
+
+def test_rmi_then_bootstrap_again(env):
+    p = dy(env, "rmi", "busybox")
+    assert p.returncode == 0 and "Untagged: busybox:latest" in p.stdout
+    assert "busybox" not in dy(env, "images").stdout
+    assert dy(env, "bootstrap", "busybox").returncode == 0
+    assert dy(env, "run", "--rm", "busybox", "true").returncode == 0
