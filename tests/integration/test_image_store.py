@@ -76,7 +76,7 @@ def test_unpacked_image_runs_on_overlay_with_the_runtime(store, tmp_path, rt):
             rootfs=merged, cid="feedfacecafe0123")
         (bundle / "config.json").write_text(json.dumps(spec))
         p = subprocess.run([RUNTIME, "--root", rt.root, "run", "--bundle", str(bundle), cid(rt)],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, env=rt.env)
         assert p.returncode == 0, p.stderr
         assert p.stdout.startswith("busybox\nBusyBox")
         assert "Seccomp:\t2" in p.stdout and "CapEff:\t00000000a80425fb" in p.stdout  # Docker's 14
