@@ -90,3 +90,45 @@ def test_rmi_then_bootstrap_again(env):
     assert "busybox" not in dy(env, "images").stdout
     assert dy(env, "bootstrap", "busybox").returncode == 0
     assert dy(env, "run", "--rm", "busybox", "true").returncode == 0
+
+
+def test_detached_container_logs_stop_rm(env):
+    from support import need_binary
+
+    need_binary("conmon")
+    p = dy(env, "run", "-d", "--name", "bg", "busybox", "sh", "-c", "echo to-out; echo to-err >&2; sleep 60")
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    assert len(cid) == 64
+    import time
+
+    time.sleep(0.3)
+    assert any(line.endswith(" bg") and "Running" in line for line in dy(env, "ps").stdout.splitlines())
+    logs = dy(env, "logs", "bg")
+    assert logs.stdout == "to-out\n" and logs.stderr == "to-err\n"  # streams kept apart
+    assert dy(env, "rm", "bg").returncode == 125  # running: needs -f
+    t0 = time.monotonic()
+    assert dy(env, "stop", "-t", "1", "bg").returncode == 0  # sh as PID 1 ignores TERM: KILL after 1 s
+    assert time.monotonic() - t0 < 10
+    assert "Exited (137)" in next(x for x in dy(env, "ps", "-a").stdout.splitlines() if x.endswith(" bg"))
+    last = dy(env, "logs", "--tail", "1", "bg")  # the last entry of either stream
+    assert (last.stdout, last.stderr) == ("", "to-err\n")
+    assert dy(env, "rm", "bg").returncode == 0
+    assert " bg" not in dy(env, "ps", "-a").stdout
+
+
+def test_detached_rm_removes_itself_and_rm_f(env):
+    import time
+
+    from support import need_binary
+
+    need_binary("conmon")
+    p = dy(env, "run", "-d", "--rm", "--name", "gone", "busybox", "true")
+    assert p.returncode == 0, p.stderr
+    end = time.monotonic() + 10
+    while " gone" in dy(env, "ps", "-a").stdout and time.monotonic() < end:
+        time.sleep(0.1)
+    assert " gone" not in dy(env, "ps", "-a").stdout
+    assert dy(env, "run", "-d", "--name", "busy", "busybox", "sleep", "60").returncode == 0
+    assert dy(env, "rm", "-f", "busy").returncode == 0
+    assert " busy" not in dy(env, "ps", "-a").stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "create": 3, "start": 3, "stop": 3, "exec": 3, "logs": 3, "inspect": 3, "load": 3, "save": 3,
+    "create": 3, "start": 3, "exec": 3, "inspect": 3, "load": 3, "save": 3,
     "import": 3, "volume": 3, "attach": 3, "wait": 3, "top": 3, "cp": 3, "rename": 3, "kill": 3,
     "restart": 3, "tag": 3, "history": 3, "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4,
     "build": 5, "network": 6, "compare": 8, "vm": 7,
@@ -15,14 +15,16 @@ NOT_YET = {
 USAGE = """usage: dockyard COMMAND [ARGS...]
 
 commands:
-  run [OPTIONS] IMAGE [COMMAND...]   run a container in the foreground (-d not built yet)
-        --rm  --name N  -e K=V  -w DIR  -u USER  --entrypoint CMD  --hostname H  -t
+  run [OPTIONS] IMAGE [COMMAND...]   run a container (-d: detached, held by conmon)
+        -d  --rm  --name N  -e K=V  -w DIR  -u USER  --entrypoint CMD  --hostname H  -t
         --read-only  --privileged  --cap-add C  --cap-drop C  --security-opt no-new-privileges
         --security-opt seccomp=unconfined  --memory N  --cpus N  --pids-limit N  --tmpfs PATH
         -v HOST:CONTAINER[:ro]
   images                             list images
   ps [-a] [-q]                       list containers
-  rm [-f] CONTAINER...               remove stopped containers
+  logs [-f] [--tail N] [-t] CONTAINER
+  stop [-t SECONDS] CONTAINER...     SIGTERM, then SIGKILL after the timeout (default 10)
+  rm [-f] CONTAINER...               remove containers (-f: running ones too)
   rmi IMAGE...                       remove images
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
                                      busybox-static (no registry needed); debian: not built yet
@@ -81,8 +83,6 @@ def cmd_run(argv: list[str]) -> int:
     from ..errors import ConfigError
 
     a = _run_args(argv)
-    if a.detach:
-        raise ConfigError("run -d is not built yet (issue 3: the conmon monitor); run in the foreground")
     seccomp, nnp = None, False
     for opt in a.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
@@ -117,6 +117,11 @@ def cmd_run(argv: list[str]) -> int:
                       tmpfs=a.tmpfs, binds=binds)
     images, containers = _stores()
     try:
+        if a.detach:
+            from ..engine.run import run_detached
+
+            print(run_detached(images, containers, a.image, opts, name=a.name, rm=a.rm))
+            return 0
         return run_foreground(images, containers, a.image, opts, name=a.name, rm=a.rm)
     finally:
         images.close()
@@ -151,8 +156,12 @@ def cmd_images(argv: list[str]) -> int:
 
 
 def cmd_ps(argv: list[str]) -> int:
+    from ..engine.lifecycle import refresh
+
     images, containers = _stores()
     try:
+        for r in containers.list(all_=False):
+            refresh(containers, r)
         rows = containers.list(all_="-a" in argv or "--all" in argv)
         if "-q" in argv or "--quiet" in argv:
             for r in rows:
@@ -170,20 +179,81 @@ def cmd_ps(argv: list[str]) -> int:
 
 
 def cmd_rm(argv: list[str]) -> int:
-    from ..errors import InvalidState
-    from ..image.snapshots import Snapshots
+    from ..engine.lifecycle import remove
 
     force = "-f" in argv or "--force" in argv
-    refs = [x for x in argv if not x.startswith("-")]
+    images, containers = _stores()
+    try:
+        for ref in [x for x in argv if not x.startswith("-")]:
+            remove(containers, containers.get(ref), force=force)
+            print(ref)
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_stop(argv: list[str]) -> int:
+    from ..engine.lifecycle import stop
+
+    timeout, refs, i = 10.0, [], 0
+    while i < len(argv):
+        if argv[i] in ("-t", "--time", "--timeout"):
+            i += 1
+            timeout = float(argv[i])
+        else:
+            refs.append(argv[i])
+        i += 1
     images, containers = _stores()
     try:
         for ref in refs:
-            rec = containers.get(ref)
-            if rec.state == "running" and not force:
-                raise InvalidState(f"cannot remove container {rec.name}: it is running (stop it, or use -f)")
-            Snapshots.unmount(containers.path(rec.id))
-            containers.delete(rec.id)
+            stop(containers, containers.get(ref), timeout)
             print(ref)
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_logs(argv: list[str]) -> int:
+    from ..engine.lifecycle import logs
+    from ..errors import ConfigError
+
+    follow = timestamps = False
+    tail, refs, i = None, [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-f", "--follow"):
+            follow = True
+        elif a in ("-t", "--timestamps"):
+            timestamps = True
+        elif a in ("-n", "--tail"):
+            i += 1
+            tail = None if argv[i] == "all" else int(argv[i])
+        elif a.startswith("--tail="):
+            v = a.split("=", 1)[1]
+            tail = None if v == "all" else int(v)
+        else:
+            refs.append(a)
+        i += 1
+    if len(refs) != 1:
+        raise ConfigError("logs: exactly one container")
+    images, containers = _stores()
+    try:
+        logs(containers, containers.get(refs[0]), follow=follow, tail=tail, timestamps=timestamps)
+    finally:
+        images.close()
+        containers.close()
+    return 0
+
+
+def cmd_internal_cleanup(argv: list[str]) -> int:
+    """conmon's exit command for `run -d --rm` (not for people)."""
+    from ..engine.lifecycle import cleanup_after_exit
+
+    images, containers = _stores()
+    try:
+        cleanup_after_exit(containers, argv[0])
     finally:
         images.close()
         containers.close()
@@ -221,7 +291,7 @@ def cmd_bootstrap(argv: list[str]) -> int:
 
 
 COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "rmi": cmd_rmi,
-            "bootstrap": cmd_bootstrap}
+            "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,20 +59,32 @@ def _check_executable(rootfs: str, argv0: str, env: list[str]) -> None:
     raise err
 
 
-def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
-                   rm: bool = False) -> int:
+def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | None, rm: bool):
+    """Resolve, unpack, record, mount, write config.json: (record, bundle dir). On failure
+    nothing is left: the record and the mount go again."""
     img = images.resolve(image_ref)
     argv = command(img.config.config, opts)  # "no command" fails before anything exists
     top = images.unpack(img)
     rec = containers.new(str(img.id), argv, name, rm)
     d = containers.path(rec.id)
-    code = 125
     try:
         merged = images.snapshots.mount(top, d)
         spec = container_spec(img.config.config, opts, rootfs=merged, cid=rec.id)
         _check_executable(merged, spec["process"]["args"][0], spec["process"]["env"])
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(spec, f)
+    except BaseException:
+        Snapshots.unmount(d)
+        containers.delete(rec.id)
+        raise
+    return rec, d
+
+
+def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
+                   rm: bool = False) -> int:
+    rec, d = _prepare(images, containers, image_ref, opts, name, rm)
+    code = 125
+    try:
         log = os.path.join(d, "runtime.log")
         containers.set_state(rec.id, "running")
         code = subprocess.call([runtime_binary(), "--root", config.runtime_root(), "--log", log,
@@ -87,6 +99,30 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
             containers.delete(rec.id)
         elif code == 125:
             containers.set_state(rec.id, "exited", code)
+
+
+def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
+                 rm: bool = False) -> str:
+    """Create under conmon, start, return the ID; the container outlives this process.
+    With ``rm``, conmon runs `dockyard internal-cleanup ID` when it exits."""
+    from . import monitor
+
+    rec, d = _prepare(images, containers, image_ref, opts, name, rm)
+    try:
+        exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] if rm else None
+        monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd)
+        containers.set_state(rec.id, "running")
+        p = subprocess.run([runtime_binary(), "--root", config.runtime_root(), "start", rec.id],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RunError(p.stderr.strip().removeprefix("dockyard-runtime: ") or "start failed")
+    except BaseException:
+        subprocess.run([runtime_binary(), "--root", config.runtime_root(), "delete", "--force", rec.id],
+                       capture_output=True)
+        Snapshots.unmount(d)
+        containers.delete(rec.id)
+        raise
+    return rec.id
 
 
 def _runtime_failed(log: str) -> bool:
