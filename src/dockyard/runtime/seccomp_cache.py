@@ -7,8 +7,9 @@ keyed by their hash, and a hit is installed with seccomp(2) directly: no libsecc
 
     <cache>/<sha256>   8-byte header (seccomp(2) flags, has-notify) + the BPF program
 
-The cache directory defaults to /run/dockyard/seccomp-cache (tmpfs: emptied at boot, which
-is also when a new libseccomp or kernel arrives); $DOCKYARD_SECCOMP_CACHE overrides it, and
+The cache directory is <run root>/seccomp-cache, /run/dockyard/seccomp-cache by default
+(tmpfs: emptied at boot, which is also when a new libseccomp or kernel arrives);
+$DOCKYARD_SECCOMP_CACHE overrides it, and
 "off" compiles every time. Anyone who can write there could weaken
 every container's filter, so it is used only if it is owned by us and writable by no one
 else; otherwise filters are compiled every time, as without a cache.
@@ -22,7 +23,6 @@ import struct
 from .._sys import seccomp as _sc
 from . import seccomp
 
-DEFAULT_DIR = "/run/dockyard/seccomp-cache"
 _HEADER = struct.Struct("<II")
 
 
@@ -77,7 +77,10 @@ def _flags_of(flt: seccomp.Filter) -> int:
 def compile_cached(spec: dict, cache_dir: str | None = None):
     """A loadable filter for ``spec``: from the cache, or compiled (and then cached).
     Validation errors are those of seccomp.compile (a spec is cached only once valid)."""
-    cache_dir = cache_dir or os.environ.get("DOCKYARD_SECCOMP_CACHE") or DEFAULT_DIR
+    if not cache_dir:
+        from ..config import run_root
+
+        cache_dir = os.environ.get("DOCKYARD_SECCOMP_CACHE") or os.path.join(run_root(), "seccomp-cache")
     use_cache = cache_dir != "off" and _usable_dir(cache_dir)
     if use_cache:
         key = _key(spec)
