@@ -132,3 +132,29 @@ def test_detached_rm_removes_itself_and_rm_f(env):
     assert dy(env, "run", "-d", "--name", "busy", "busybox", "sleep", "60").returncode == 0
     assert dy(env, "rm", "-f", "busy").returncode == 0
     assert " busy" not in dy(env, "ps", "-a").stdout
+
+
+def test_exec_kill_wait_inspect_rename_top(env):
+    import json
+
+    from support import need_binary
+
+    need_binary("conmon")
+    assert dy(env, "run", "-d", "--name", "ex1", "busybox", "sleep", "60").returncode == 0
+    p = dy(env, "exec", "ex1", "sh", "-c", "echo in $(hostname); exit 9")
+    assert p.returncode == 9 and p.stdout.startswith("in ")
+    p = dy(env, "exec", "-u", "nobody", "-w", "/tmp", "-e", "X=1", "ex1", "sh", "-c", "id -u; pwd; echo $X")
+    assert p.stdout.split() == ["65534", "/tmp", "1"]
+    assert dy(env, "exec", "ex1", "no-such-thing").returncode == 127
+    assert "sleep 60" in dy(env, "top", "ex1").stdout
+    info = json.loads(dy(env, "inspect", "ex1").stdout)[0]
+    assert info["Name"] == "/ex1" and info["State"]["Running"] and info["State"]["Pid"] > 0
+    assert info["Path"] == "sleep" and info["Args"] == ["60"]
+    img = json.loads(dy(env, "inspect", "busybox").stdout)[0]
+    assert img["RepoTags"] == ["busybox:latest"] and img["Config"]["Cmd"] == ["sh"]
+    assert dy(env, "rename", "ex1", "ex2").returncode == 0
+    assert dy(env, "kill", "ex2").returncode == 0
+    w = dy(env, "wait", "ex2")
+    assert w.stdout.strip() == "137"
+    assert dy(env, "exec", "ex2", "true").returncode == 125  # not running
+    assert dy(env, "rm", "ex2").returncode == 0

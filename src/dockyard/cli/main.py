@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "create": 3, "start": 3, "exec": 3, "inspect": 3, "load": 3, "save": 3,
-    "import": 3, "volume": 3, "attach": 3, "wait": 3, "top": 3, "cp": 3, "rename": 3, "kill": 3,
+    "create": 3, "start": 3, "load": 3, "save": 3,
+    "import": 3, "volume": 3, "attach": 3, "cp": 3,
     "restart": 3, "tag": 3, "history": 3, "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4,
     "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
@@ -24,6 +24,12 @@ commands:
   ps [-a] [-q]                       list containers
   logs [-f] [--tail N] [-t] CONTAINER
   stop [-t SECONDS] CONTAINER...     SIGTERM, then SIGKILL after the timeout (default 10)
+  exec [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND...
+  kill [-s SIGNAL] CONTAINER...      default SIGKILL
+  wait CONTAINER...                  print exit codes
+  top CONTAINER                      its processes
+  inspect CONTAINER|IMAGE...         JSON
+  rename CONTAINER NEW_NAME
   rm [-f] CONTAINER...               remove containers (-f: running ones too)
   rmi IMAGE...                       remove images
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
@@ -247,6 +253,114 @@ def cmd_logs(argv: list[str]) -> int:
     return 0
 
 
+def _with(fn):
+    """Run fn(images, containers) with both stores open."""
+    images, containers = _stores()
+    try:
+        return fn(images, containers)
+    finally:
+        images.close()
+        containers.close()
+
+
+def cmd_exec(argv: list[str]) -> int:
+    from ..engine.lifecycle import exec_
+    from ..errors import ConfigError
+
+    env, user, workdir, tty, i = [], None, None, False, 0
+    while i < len(argv) and argv[i].startswith("-"):
+        a = argv[i]
+        if a in ("-e", "--env"):
+            i += 1
+            env.append(argv[i])
+        elif a in ("-u", "--user"):
+            i += 1
+            user = argv[i]
+        elif a in ("-w", "--workdir"):
+            i += 1
+            workdir = argv[i]
+        elif a in ("-t", "--tty", "-it", "-ti"):
+            tty = True
+        elif a in ("-i", "--interactive", "-d"):
+            if a == "-d":
+                raise ConfigError("exec -d is not built yet")
+        else:
+            raise ConfigError(f"exec: unknown option {a}")
+        i += 1
+    if len(argv) - i < 2:
+        raise ConfigError("exec: CONTAINER and a COMMAND are required")
+    return _with(lambda im, c: exec_(c, c.get(argv[i]), argv[i + 1:], env=env, user=user, workdir=workdir, tty=tty))
+
+
+def cmd_kill(argv: list[str]) -> int:
+    from ..engine.lifecycle import kill
+
+    sig, refs, i = "KILL", [], 0
+    while i < len(argv):
+        if argv[i] in ("-s", "--signal"):
+            i += 1
+            sig = argv[i]
+        else:
+            refs.append(argv[i])
+        i += 1
+
+    def go(im, c):
+        for ref in refs:
+            kill(c, c.get(ref), sig)
+            print(ref)
+        return 0
+    return _with(go)
+
+
+def cmd_wait(argv: list[str]) -> int:
+    from ..engine.lifecycle import wait
+
+    def go(im, c):
+        for ref in argv:
+            print(wait(c, c.get(ref)))
+        return 0
+    return _with(go)
+
+
+def cmd_top(argv: list[str]) -> int:
+    from ..engine.lifecycle import top
+
+    return _with(lambda im, c: sys.stdout.write(top(c, c.get(argv[0]))) and 0)
+
+
+def cmd_inspect(argv: list[str]) -> int:
+    import json
+
+    from ..engine.lifecycle import inspect
+    from ..errors import NotFound
+
+    def go(im, c):
+        out = []
+        for ref in argv:
+            try:
+                out.append(inspect(c, c.get(ref)))
+            except NotFound:
+                img = im.resolve(ref)
+                from ..oci import reference
+
+                out.append({"Id": str(img.id), "RepoTags": [reference.parse(t).familiar() for t in img.tags],
+                            "RepoDigests": [], "Created": img.created, "Size": img.size,
+                            "Os": img.config.os, "Architecture": img.config.architecture,
+                            "Config": img.config.config,
+                            "RootFS": {"Type": "layers", "Layers": [str(x) for x in img.config.diff_ids]}})
+        print(json.dumps(out, indent=4))
+        return 0
+    return _with(go)
+
+
+def cmd_rename(argv: list[str]) -> int:
+    from ..errors import ConfigError
+
+    if len(argv) != 2:
+        raise ConfigError("rename: CONTAINER NEW_NAME")
+    return _with(lambda im, c: c.rename(c.get(argv[0]).id, argv[1]) or 0)
+
+
 def cmd_internal_cleanup(argv: list[str]) -> int:
     """conmon's exit command for `run -d --rm` (not for people)."""
     from ..engine.lifecycle import cleanup_after_exit
@@ -291,7 +405,9 @@ def cmd_bootstrap(argv: list[str]) -> int:
 
 
 COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "rmi": cmd_rmi,
-            "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup}
+            "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup,
+            "exec": cmd_exec, "kill": cmd_kill, "wait": cmd_wait, "top": cmd_top, "inspect": cmd_inspect,
+            "rename": cmd_rename}
 
 
 def main(argv: list[str] | None = None) -> int:

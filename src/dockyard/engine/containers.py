@@ -69,6 +69,14 @@ class ContainerStore:
                     raise AlreadyExists(f"the container name {name!r} is already in use") from e
         raise AlreadyExists("could not pick a free container name")
 
+    def rename(self, cid: str, new: str) -> None:
+        if not new or new[0] in "._-" or not all(c.isalnum() or c in "_.-" for c in new):
+            raise ConfigError(f"invalid container name {new!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        try:
+            self.db.execute("UPDATE containers SET name = ? WHERE id = ?", (new, cid))
+        except Exception as e:  # noqa: BLE001 - sqlite3.IntegrityError
+            raise AlreadyExists(f"the container name {new!r} is already in use") from e
+
     def set_state(self, cid: str, state: str, exit_code: int | None = None) -> None:
         self.db.execute("UPDATE containers SET state = ?, exit_code = ? WHERE id = ?", (state, exit_code, cid))
 

@@ -6,6 +6,7 @@ whenever a command looks at it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -94,3 +95,107 @@ def cleanup_after_exit(containers, cid: str) -> None:
         _runtime("delete", "--force", cid)
         Snapshots.unmount(containers.path(cid))
         containers.delete(cid)
+
+
+def exec_(containers, rec, argv: list[str], *, env=(), user: str | None = None, workdir: str | None = None,
+          tty: bool = False) -> int:
+    """`docker exec`: a new process in a running container, its exit code passed through
+    (126/127 when it cannot be run, 125 when dockyard cannot)."""
+    import json
+
+    from ..errors import ConfigError
+
+    rec = refresh(containers, rec)
+    if rec.state != "running":
+        raise InvalidState(f"container {rec.name} is not running")
+    if not argv:
+        raise ConfigError("exec: a command is required")
+    d = containers.path(rec.id)
+    args = [runtime_binary(), "--root", config.runtime_root(), "--log", os.path.join(d, "exec.log"),
+            "--log-format", "json", "exec"]
+    for e in env:
+        args += ["--env", e if "=" in e else f"{e}={os.environ.get(e, '')}"]
+    if user:
+        from .spec import resolve_user
+
+        uid, gid, _, _ = resolve_user(user, os.path.join(d, "merged"))
+        args += ["--user", f"{uid}:{gid}"]
+    if workdir:
+        args += ["--cwd", workdir]
+    if tty:
+        args.append("--tty")
+    log = os.path.join(d, "exec.log")
+    try:
+        os.unlink(log)
+    except FileNotFoundError:
+        pass
+    code = subprocess.call([*args, rec.id, *argv])
+    try:
+        with open(log) as f:
+            errors = [json.loads(line)["msg"] for line in f if '"error"' in line]
+    except (OSError, ValueError, KeyError):
+        errors = []
+    if errors:
+        return 127 if "not found" in errors[-1] else 126 if "permission denied" in errors[-1] else 125
+    return code
+
+
+def kill(containers, rec, signal: str = "KILL"):
+    rec = refresh(containers, rec)
+    if rec.state != "running":
+        raise InvalidState(f"container {rec.name} is not running")
+    p = _runtime("kill", rec.id, signal)
+    if p.returncode != 0:
+        from ..errors import DockyardError
+
+        raise DockyardError(p.stderr.strip().removeprefix("dockyard-runtime: "))
+    return rec
+
+
+def wait(containers, rec) -> int:
+    """Block until the container exits; its exit code."""
+    while True:
+        rec = refresh(containers, rec)
+        if rec.state != "running":
+            return rec.exit_code if rec.exit_code is not None else -1
+        time.sleep(0.1)
+
+
+def top(containers, rec) -> str:
+    rec = refresh(containers, rec)
+    if rec.state != "running":
+        raise InvalidState(f"container {rec.name} is not running")
+    return _runtime("ps", rec.id).stdout
+
+
+def inspect(containers, rec) -> dict:
+    """Docker-shaped (the fields dockyard knows so far)."""
+    import json
+
+    rec = refresh(containers, rec)
+    d = containers.path(rec.id)
+    try:
+        with open(os.path.join(d, "config.json")) as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        spec = {}
+    pid = 0
+    if rec.state == "running":
+        try:
+            with open(os.path.join(d, "pid")) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            pass
+    proc = spec.get("process") or {}
+    return {
+        "Id": rec.id, "Name": "/" + rec.name, "Created": rec.created, "Image": rec.image,
+        "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
+        "State": {"Status": rec.state, "Running": rec.state == "running", "Pid": pid,
+                  "ExitCode": rec.exit_code if rec.exit_code is not None else 0},
+        "Config": {"Hostname": spec.get("hostname"), "Env": proc.get("env"), "WorkingDir": proc.get("cwd"),
+                   "User": f"{(proc.get('user') or {}).get('uid', 0)}:{(proc.get('user') or {}).get('gid', 0)}",
+                   "Cmd": proc.get("args")},
+        "HostConfig": {"AutoRemove": bool(rec.auto_remove), "ReadonlyRootfs": (spec.get("root") or {}).get("readonly", False)},
+        "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": os.path.join(d, "merged"),
+                                                     "UpperDir": os.path.join(d, "upper")}},
+    }
