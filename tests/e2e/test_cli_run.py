@@ -158,3 +158,21 @@ def test_exec_kill_wait_inspect_rename_top(env):
     assert w.stdout.strip() == "137"
     assert dy(env, "exec", "ex2", "true").returncode == 125  # not running
     assert dy(env, "rm", "ex2").returncode == 0
+
+
+def test_create_start_restart_keep_the_containers_files(env):
+    import time
+
+    from support import need_binary
+
+    need_binary("conmon")
+    p = dy(env, "create", "--name", "cs", "busybox", "sh", "-c", "echo x >> /runs; wc -l < /runs; sleep 60")
+    assert p.returncode == 0, p.stderr
+    assert "Created" in next(x for x in dy(env, "ps", "-a").stdout.splitlines() if x.endswith(" cs"))
+    assert dy(env, "start", "cs").returncode == 0
+    assert dy(env, "restart", "-t", "0", "cs").returncode == 0
+    end = time.monotonic() + 10
+    while dy(env, "logs", "cs").stdout.split() != ["1", "2"] and time.monotonic() < end:
+        time.sleep(0.1)
+    assert dy(env, "logs", "cs").stdout.split() == ["1", "2"]  # the second run saw the first one's file
+    assert dy(env, "rm", "-f", "cs").returncode == 0

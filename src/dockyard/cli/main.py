@@ -6,10 +6,8 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "create": 3, "start": 3, "load": 3, "save": 3,
-    "import": 3, "volume": 3, "attach": 3, "cp": 3,
-    "restart": 3, "tag": 3, "history": 3, "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4,
-    "build": 5, "network": 6, "compare": 8, "vm": 7,
+    "load": 3, "save": 3, "import": 3, "volume": 3, "attach": 3, "cp": 3, "tag": 3, "history": 3,
+    "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
 USAGE = """usage: dockyard COMMAND [ARGS...]
@@ -30,6 +28,9 @@ commands:
   top CONTAINER                      its processes
   inspect CONTAINER|IMAGE...         JSON
   rename CONTAINER NEW_NAME
+  create [run options] IMAGE [COMMAND...]   prepare a container under conmon, not started
+  start CONTAINER...                 start a created or exited container (its files kept)
+  restart [-t SECONDS] CONTAINER...
   rm [-f] CONTAINER...               remove containers (-f: running ones too)
   rmi IMAGE...                       remove images
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
@@ -83,7 +84,7 @@ def _run_args(argv: list[str]):
     return p.parse_args(argv)
 
 
-def cmd_run(argv: list[str]) -> int:
+def cmd_run(argv: list[str], create_only: bool = False) -> int:
     from ..engine.run import run_foreground
     from ..engine.spec import RunOptions
     from ..errors import ConfigError
@@ -124,9 +125,10 @@ def cmd_run(argv: list[str]) -> int:
     images, containers = _stores()
     try:
         if a.detach:
-            from ..engine.run import run_detached
+            from ..engine.run import create_detached, run_detached
 
-            print(run_detached(images, containers, a.image, opts, name=a.name, rm=a.rm))
+            make = create_detached if create_only else run_detached
+            print(make(images, containers, a.image, opts, name=a.name, rm=a.rm))
             return 0
         return run_foreground(images, containers, a.image, opts, name=a.name, rm=a.rm)
     finally:
@@ -361,6 +363,43 @@ def cmd_rename(argv: list[str]) -> int:
     return _with(lambda im, c: c.rename(c.get(argv[0]).id, argv[1]) or 0)
 
 
+def cmd_create(argv: list[str]) -> int:
+    return cmd_run(["--detach", *argv], create_only=True)
+
+
+def cmd_start(argv: list[str]) -> int:
+    from ..engine.run import start
+
+    def go(im, c):
+        for ref in [x for x in argv if not x.startswith("-")]:
+            start(im, c, c.get(ref))
+            print(ref)
+        return 0
+    return _with(go)
+
+
+def cmd_restart(argv: list[str]) -> int:
+    from ..engine.lifecycle import stop
+    from ..engine.run import start
+
+    timeout, refs, i = 10.0, [], 0
+    while i < len(argv):
+        if argv[i] in ("-t", "--time"):
+            i += 1
+            timeout = float(argv[i])
+        else:
+            refs.append(argv[i])
+        i += 1
+
+    def go(im, c):
+        for ref in refs:
+            stop(c, c.get(ref), timeout)
+            start(im, c, c.get(ref))
+            print(ref)
+        return 0
+    return _with(go)
+
+
 def cmd_internal_cleanup(argv: list[str]) -> int:
     """conmon's exit command for `run -d --rm` (not for people)."""
     from ..engine.lifecycle import cleanup_after_exit
@@ -407,7 +446,7 @@ def cmd_bootstrap(argv: list[str]) -> int:
 COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "rmi": cmd_rmi,
             "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup,
             "exec": cmd_exec, "kill": cmd_kill, "wait": cmd_wait, "top": cmd_top, "inspect": cmd_inspect,
-            "rename": cmd_rename}
+            "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart}
 
 
 def main(argv: list[str] | None = None) -> int:

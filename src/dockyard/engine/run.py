@@ -101,28 +101,72 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
             containers.set_state(rec.id, "exited", code)
 
 
-def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
-                 rm: bool = False) -> str:
-    """Create under conmon, start, return the ID; the container outlives this process.
-    With ``rm``, conmon runs `dockyard internal-cleanup ID` when it exits."""
+def _runtime(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([runtime_binary(), "--root", config.runtime_root(), *args], capture_output=True, text=True)
+
+
+def _under_monitor(rec, d: str) -> None:
+    """Hand the bundle in ``d`` to conmon (runtime `create`); the container is then created."""
     from . import monitor
 
+    exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] \
+        if rec.auto_remove else None
+    monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd)
+
+
+def create_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
+                    rm: bool = False) -> str:
+    """`docker create`: everything up to the runtime's `create`, under conmon; not started."""
     rec, d = _prepare(images, containers, image_ref, opts, name, rm)
     try:
-        exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] if rm else None
-        monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd)
-        containers.set_state(rec.id, "running")
-        p = subprocess.run([runtime_binary(), "--root", config.runtime_root(), "start", rec.id],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            raise RunError(p.stderr.strip().removeprefix("dockyard-runtime: ") or "start failed")
+        _under_monitor(rec, d)
     except BaseException:
-        subprocess.run([runtime_binary(), "--root", config.runtime_root(), "delete", "--force", rec.id],
-                       capture_output=True)
+        _runtime("delete", "--force", rec.id)
         Snapshots.unmount(d)
         containers.delete(rec.id)
         raise
     return rec.id
+
+
+def start(images, containers, rec) -> None:
+    """`docker start`: a created container starts; an exited one is created again from its
+    bundle (same rootfs, same upper dir: its files survive) and started."""
+    from .lifecycle import refresh
+
+    rec = refresh(containers, rec)
+    if rec.state == "running":
+        return
+    d = containers.path(rec.id)
+    if rec.state == "exited":
+        _runtime("delete", "--force", rec.id)
+        for leftover in (rec.id, "pid", "conmon.pid"):
+            try:
+                os.unlink(os.path.join(d, leftover))
+            except FileNotFoundError:
+                pass
+        if not os.path.ismount(os.path.join(d, "merged")):
+            img = images.get(rec.image)
+            images.snapshots.mount(images.unpack(img), d)
+        _under_monitor(rec, d)
+    p = _runtime("start", rec.id)
+    if p.returncode != 0:
+        raise RunError(p.stderr.strip().removeprefix("dockyard-runtime: ") or "start failed")
+    containers.set_state(rec.id, "running")
+
+
+def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
+                 rm: bool = False) -> str:
+    """Create under conmon, start, return the ID; the container outlives this process.
+    With ``rm``, conmon runs `dockyard internal-cleanup ID` when it exits."""
+    cid = create_detached(images, containers, image_ref, opts, name=name, rm=rm)
+    try:
+        start(images, containers, containers.get(cid))
+    except BaseException:
+        _runtime("delete", "--force", cid)
+        Snapshots.unmount(containers.path(cid))
+        containers.delete(cid)
+        raise
+    return cid
 
 
 def _runtime_failed(log: str) -> bool:
