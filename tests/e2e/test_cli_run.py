@@ -176,3 +176,11 @@ def test_create_start_restart_keep_the_containers_files(env):
         time.sleep(0.1)
     assert dy(env, "logs", "cs").stdout.split() == ["1", "2"]  # the second run saw the first one's file
     assert dy(env, "rm", "-f", "cs").returncode == 0
+
+
+def test_etc_files_even_with_a_read_only_root(env):
+    p = dy(env, "run", "--rm", "--read-only", "--hostname", "web1", "busybox", "sh", "-c",
+           "cat /etc/hostname; grep web1 /etc/hosts; grep -c nameserver /etc/resolv.conf")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "web1" and lines[1] == "127.0.1.1\tweb1" and int(lines[2]) >= 1

@@ -82,3 +82,12 @@ def test_container_spec_is_a_valid_runtime_config(tmp_path):
     with pytest.raises(ConfigError):
         container_spec({"Cmd": ["sh"], "WorkingDir": "rel"}, RunOptions(), rootfs=str(rootfs), cid="c")
     assert os.path.isdir(rootfs)
+
+
+def test_resolv_conf_drops_loopback_resolvers():
+    from dockyard.engine.etc_files import hosts, resolv_conf
+
+    assert resolv_conf("search lan\nnameserver 10.0.0.2\nnameserver 127.0.0.53\n") == "search lan\nnameserver 10.0.0.2\n"
+    out = resolv_conf("nameserver 127.0.0.53\noptions edns0\n")
+    assert "nameserver 8.8.8.8" in out and "127.0.0.53" not in out and "options edns0" in out
+    assert "127.0.1.1\tweb1" in hosts("web1") and hosts("x").startswith("127.0.0.1\tlocalhost")

@@ -70,6 +70,9 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
     try:
         merged = images.snapshots.mount(top, d)
         spec = container_spec(img.config.config, opts, rootfs=merged, cid=rec.id)
+        from . import etc_files
+
+        spec["mounts"] += etc_files.write(d, spec["hostname"])
         _check_executable(merged, spec["process"]["args"][0], spec["process"]["env"])
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(spec, f)
