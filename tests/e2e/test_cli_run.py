@@ -184,3 +184,12 @@ def test_etc_files_even_with_a_read_only_root(env):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0] == "web1" and lines[1] == "127.0.1.1\tweb1" and int(lines[2]) >= 1
+
+
+def test_save_and_load_cli(env, tmp_path):
+    out = tmp_path / "busybox.tar"
+    assert dy(env, "save", "-o", str(out), "busybox").returncode == 0 and out.stat().st_size > 1 << 20
+    other = {**env, "DOCKYARD_ROOT": str(tmp_path / "other")}
+    p = dy(other, "load", "-i", str(out))
+    assert p.returncode == 0 and p.stdout.strip() == "Loaded image: busybox:latest"
+    assert dy(other, "run", "--rm", "busybox", "echo", "loaded").stdout == "loaded\n"

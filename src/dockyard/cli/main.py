@@ -3,10 +3,11 @@ lives here. Verbs not built yet say so and which issue tracks them."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 NOT_YET = {
-    "load": 3, "save": 3, "import": 3, "volume": 3, "attach": 3, "cp": 3, "tag": 3, "history": 3,
+    "import": 3, "volume": 3, "attach": 3, "cp": 3, "tag": 3, "history": 3,
     "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
@@ -33,6 +34,8 @@ commands:
   restart [-t SECONDS] CONTAINER...
   rm [-f] CONTAINER...               remove containers (-f: running ones too)
   rmi IMAGE...                       remove images
+  save -o FILE IMAGE...              an archive docker/podman/skopeo load (OCI layout + manifest.json)
+  load -i FILE                       a `docker save`/`podman save` archive or an OCI layout tar
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
                                      busybox-static (no registry needed); debian: not built yet
   runtime ...                        the OCI runtime (same as dockyard-runtime)
@@ -400,6 +403,53 @@ def cmd_restart(argv: list[str]) -> int:
     return _with(go)
 
 
+def cmd_save(argv: list[str]) -> int:
+    from ..errors import ConfigError
+    from ..image.archive import save
+
+    out, refs, i = None, [], 0
+    while i < len(argv):
+        if argv[i] in ("-o", "--output"):
+            i += 1
+            out = argv[i]
+        else:
+            refs.append(argv[i])
+        i += 1
+    if not refs:
+        raise ConfigError("save: name at least one image")
+    if out is None and sys.stdout.isatty():
+        raise ConfigError("save: refusing to write an archive to a terminal (use -o FILE or a redirect)")
+
+    def go(im, c):
+        if out is None:
+            save(im, refs, sys.stdout.buffer)
+            return 0
+        tmp = out + ".tmp"
+        with open(tmp, "wb") as f:  # a half-written archive never takes the final name
+            save(im, refs, f)
+        os.replace(tmp, out)
+        return 0
+    return _with(go)
+
+
+def cmd_load(argv: list[str]) -> int:
+    from ..errors import ConfigError
+    from ..image.archive import load
+
+    path = None
+    for i, a in enumerate(argv):
+        if a in ("-i", "--input") and i + 1 < len(argv):
+            path = argv[i + 1]
+    if path is None:
+        raise ConfigError("load: -i FILE is required (reading stdin is not built yet)")
+
+    def go(im, c):
+        for line in load(im, path):
+            print(line)
+        return 0
+    return _with(go)
+
+
 def cmd_internal_cleanup(argv: list[str]) -> int:
     """conmon's exit command for `run -d --rm` (not for people)."""
     from ..engine.lifecycle import cleanup_after_exit
@@ -446,7 +496,8 @@ def cmd_bootstrap(argv: list[str]) -> int:
 COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "rmi": cmd_rmi,
             "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup,
             "exec": cmd_exec, "kill": cmd_kill, "wait": cmd_wait, "top": cmd_top, "inspect": cmd_inspect,
-            "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart}
+            "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart,
+            "save": cmd_save, "load": cmd_load}
 
 
 def main(argv: list[str] | None = None) -> int:
