@@ -193,3 +193,78 @@ def test_save_and_load_cli(env, tmp_path):
     p = dy(other, "load", "-i", str(out))
     assert p.returncode == 0 and p.stdout.strip() == "Loaded image: busybox:latest"
     assert dy(other, "run", "--rm", "busybox", "echo", "loaded").stdout == "loaded\n"
+
+
+def test_fifty_concurrent_runs(env):
+    procs = [subprocess.Popen([DOCKYARD, "run", "--rm", "busybox", "sh", "-c", f"echo ok-{i}"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(50)]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    failures = [(i, r) for i, r in enumerate(results) if r[0] != 0 or r[1] != f"ok-{i}\n"]
+    assert not failures, failures[:3]
+    assert dy(env, "ps", "-a", "-q").stdout == ""  # all removed, no record corrupted or left
+
+
+def _subreaper(on: bool) -> None:
+    """Orphans of a killed CLI (its dockyard-runtime child) come to us to be reaped, not to
+    this machine's PID 1 (which does not reap promptly here)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1 if on else 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def test_cli_killed_during_run_leaves_a_readable_store(env):
+    import signal
+    import time
+
+    _subreaper(True)
+    try:
+        _killed_run(env, signal, time)
+    finally:
+        time.sleep(0.2)
+        _reap()
+        _subreaper(False)
+
+
+def _killed_run(env, signal, time):
+    p = subprocess.Popen([DOCKYARD, "run", "--name", "orphan", "busybox", "sleep", "60"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 20
+    while "orphan" not in dy(env, "ps").stdout and time.monotonic() < end:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    ps = dy(env, "ps", "-a")
+    assert ps.returncode == 0 and " orphan" in ps.stdout  # the store reads fine
+    t0 = time.monotonic()
+    assert dy(env, "rm", "-f", "orphan").returncode == 0
+    assert time.monotonic() - t0 < 15
+    assert " orphan" not in dy(env, "ps", "-a").stdout
+    assert "busybox" in dy(env, "images").stdout
+
+
+def test_cli_killed_during_load_leaves_a_consistent_store(env, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "bb.tar"
+    assert dy(env, "save", "-o", str(out), "busybox").returncode == 0
+    other = {**env, "DOCKYARD_ROOT": str(tmp_path / "victim")}
+    for delay in (0.05, 0.15, 0.3):
+        p = subprocess.Popen([DOCKYARD, "load", "-i", str(out)], env=other, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        assert dy(other, "images").returncode == 0  # readable whatever the moment of the kill
+    assert dy(other, "load", "-i", str(out)).returncode == 0  # and a later load completes it
+    assert dy(other, "run", "--rm", "busybox", "true").returncode == 0

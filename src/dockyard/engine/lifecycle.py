@@ -21,13 +21,31 @@ def _runtime(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([runtime_binary(), "--root", config.runtime_root(), *args], capture_output=True, text=True)
 
 
+# Recorded when a container ended without anyone seeing its exit status: a foreground
+# `dockyard run` killed before its workload finished (nothing like conmon held it).
+UNKNOWN_EXIT = 255
+
+
 def refresh(containers, rec):
-    """Update a running record from conmon's exit file; returns the (new) record."""
-    if rec.state == "running":
-        code = monitor.exit_code(containers.path(rec.id), rec.id)
-        if code is not None:
-            containers.set_state(rec.id, "exited", code)
-            rec = containers.get(rec.id)
+    """Update a running record from conmon's exit file (detached containers) or from the
+    runtime's own state (foreground ones, whose `dockyard run` may have been killed)."""
+    if rec.state != "running":
+        return rec
+    d = containers.path(rec.id)
+    code = monitor.exit_code(d, rec.id)
+    if code is None and not os.path.exists(os.path.join(d, "conmon.pid")):
+        import json
+
+        p = _runtime("state", rec.id)
+        try:
+            gone = p.returncode != 0 or json.loads(p.stdout).get("status") == "stopped"
+        except ValueError:
+            gone = True
+        if gone:
+            code = UNKNOWN_EXIT
+    if code is not None:
+        containers.set_state(rec.id, "exited", code)
+        rec = containers.get(rec.id)
     return rec
 
 
