@@ -268,3 +268,28 @@ def test_cli_killed_during_load_leaves_a_consistent_store(env, tmp_path):
         assert dy(other, "images").returncode == 0  # readable whatever the moment of the kill
     assert dy(other, "load", "-i", str(out)).returncode == 0  # and a later load completes it
     assert dy(other, "run", "--rm", "busybox", "true").returncode == 0
+
+
+def test_import_a_rootfs_tarball(env, tmp_path):
+    import gzip
+    import tarfile
+
+    from dockyard.image.base import busybox_layer
+
+    raw = tmp_path / "rootfs.tar"
+    with open(raw, "wb") as f:
+        busybox_layer(f)
+    gz = tmp_path / "rootfs.tar.gz"
+    gz.write_bytes(gzip.compress(raw.read_bytes()))
+    p = dy(env, "import", str(gz), "localhost/imported:1")
+    assert p.returncode == 0 and p.stdout.startswith("sha256:"), p.stderr
+    p = dy(env, "run", "--rm", "localhost/imported:1", "/bin/sh", "-c", "echo imported")
+    assert p.stdout == "imported\n", p.stderr
+    assert dy(env, "run", "--rm", "localhost/imported:1").returncode == 125  # no CMD, as docker import
+    with open(raw, "rb") as f:
+        p = subprocess.run([DOCKYARD, "import", "-", "localhost/fromstdin"], env=env, stdin=f, capture_output=True,
+                           text=True)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "bad.tar").write_bytes(b"\x1f\x8b" + b"garbage" * 10)
+    assert dy(env, "import", str(tmp_path / "bad.tar")).returncode == 125
+    assert tarfile.is_tarfile(raw)

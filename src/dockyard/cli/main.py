@@ -7,7 +7,7 @@ import os
 import sys
 
 NOT_YET = {
-    "import": 3, "volume": 3, "attach": 3, "cp": 3, "tag": 3, "history": 3,
+    "volume": 3, "attach": 3, "cp": 3, "tag": 3, "history": 3,
     "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
@@ -36,6 +36,7 @@ commands:
   rmi IMAGE...                       remove images
   save -o FILE IMAGE...              an archive docker/podman/skopeo load (OCI layout + manifest.json)
   load -i FILE                       a `docker save`/`podman save` archive or an OCI layout tar
+  import FILE|- [REPOSITORY[:TAG]]   a root filesystem tarball as a one-layer image
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
                                      busybox-static (no registry needed); debian: not built yet
   runtime ...                        the OCI runtime (same as dockyard-runtime)
@@ -450,6 +451,32 @@ def cmd_load(argv: list[str]) -> int:
     return _with(go)
 
 
+def cmd_import(argv: list[str]) -> int:
+    from ..errors import ConfigError
+    from ..image.importer import import_tarball
+
+    message, rest, i = "", [], 0
+    while i < len(argv):
+        if argv[i] in ("-m", "--message"):
+            i += 1
+            message = argv[i]
+        else:
+            rest.append(argv[i])
+        i += 1
+    if not rest or len(rest) > 2:
+        raise ConfigError("import: FILE|- [REPOSITORY[:TAG]]")
+
+    def go(im, c):
+        if rest[0] == "-":
+            img = import_tarball(im, sys.stdin.buffer, rest[1] if len(rest) > 1 else None, message)
+        else:
+            with open(rest[0], "rb") as f:
+                img = import_tarball(im, f, rest[1] if len(rest) > 1 else None, message)
+        print(img.id)
+        return 0
+    return _with(go)
+
+
 def cmd_internal_cleanup(argv: list[str]) -> int:
     """conmon's exit command for `run -d --rm` (not for people)."""
     from ..engine.lifecycle import cleanup_after_exit
@@ -497,7 +524,7 @@ COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "r
             "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup,
             "exec": cmd_exec, "kill": cmd_kill, "wait": cmd_wait, "top": cmd_top, "inspect": cmd_inspect,
             "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart,
-            "save": cmd_save, "load": cmd_load}
+            "save": cmd_save, "load": cmd_load, "import": cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ import tarfile
 
 from ..errors import ImageError
 from ..oci import image_spec, reference
-from ..oci.digest import Digest, Hasher, digest_bytes
+from ..oci.digest import Digest, digest_bytes
 
 _CHUNK = 1 << 20
 
@@ -177,7 +177,9 @@ def _load_docker(store, a: _Archive) -> list[str]:
             # Docker's layer.tar may be plain or compressed; its digest as stored is what the
             # manifest names, its uncompressed digest must be the config's DiffID.
             digest, size = _copy_blob(store, a, name)
-            media = image_spec.OCI_LAYER if _uncompressed_digest(store, digest) == digest else image_spec.OCI_LAYER_GZIP
+            from .importer import diff_id
+
+            media = image_spec.OCI_LAYER if diff_id(store, digest) == str(digest) else image_spec.OCI_LAYER_GZIP
             if i >= len(cfg.diff_ids):
                 raise ImageError("image archive: more layers than the config's DiffIDs")
             layers.append({"mediaType": media, "digest": str(digest), "size": size})
@@ -193,14 +195,3 @@ def _load_docker(store, a: _Archive) -> list[str]:
         if not tags:
             done.append(f"Loaded image ID: {img.id}")
     return done
-
-
-def _uncompressed_digest(store, digest: Digest) -> Digest:
-    from .layer import open_stream
-
-    h = Hasher()
-    with store.blobs.open(digest) as f:
-        s = open_stream(f)
-        while chunk := s.read(_CHUNK):
-            h.update(chunk)
-    return h.digest()

@@ -1,0 +1,62 @@
+"""`dockyard import`: a root filesystem tarball (plain, gzip or zstd) as a one-layer image,
+as `docker import` makes it: no command, no environment (give them at run time), the
+tarball kept as the layer exactly as given (its DiffID computed from the uncompressed tar).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ..oci import image_spec
+from ..oci.digest import Hasher, digest_bytes
+from .layer import LayerError, open_stream
+
+_CHUNK = 1 << 20
+
+
+def diff_id(store, digest) -> str:
+    """The digest of a stored layer's uncompressed tar."""
+    h = Hasher()
+    with store.blobs.open(digest) as f:
+        s = open_stream(f)
+        while chunk := s.read(_CHUNK):
+            h.update(chunk)
+    return str(h.digest())
+
+
+def import_tarball(store, src, ref: str | None = None, message: str = ""):
+    """Store the tarball read from ``src`` (a binary stream) as an image; tag it with ``ref``."""
+    head = src.peek(4)[:4] if hasattr(src, "peek") else b""
+    with store.blobs.ingest() as w:
+        size = 0
+        while chunk := src.read(_CHUNK):
+            w.write(chunk)
+            size += len(chunk)
+    layer = w.digest
+    if size == 0:
+        raise LayerError("import: the tarball is empty")
+    try:
+        did = diff_id(store, layer)
+    except (OSError, EOFError) as e:
+        store.blobs.delete(layer)
+        raise LayerError(f"import: not a readable (compressed) tarball: {e}") from None
+    media = image_spec.OCI_LAYER_GZIP if head[:2] == b"\x1f\x8b" else \
+        image_spec.OCI_LAYER_ZSTD if head == b"\x28\xb5\x2f\xfd" else image_spec.OCI_LAYER
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    config = json.dumps({"architecture": arch, "os": "linux", "created": now, "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [did]},
+                         "history": [{"created": now, "created_by": "dockyard import",
+                                      **({"comment": message} if message else {})}]},
+                        sort_keys=True, separators=(",", ":")).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": image_spec.OCI_MANIFEST,
+                           "config": {"mediaType": image_spec.OCI_CONFIG, "digest": str(digest_bytes(config)),
+                                      "size": len(config)},
+                           "layers": [{"mediaType": media, "digest": str(layer), "size": size}]},
+                          sort_keys=True, separators=(",", ":")).encode()
+    img = store.add(manifest, config)
+    if ref:
+        store.tag(img.id, ref)
+    return store.get(img.id)
