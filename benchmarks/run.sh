@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `dockyard run --rm busybox /bin/true` against `crun run` of a bundle (and podman/docker when
+# installed), same run; then the monitor's PSS for 20 idle detached containers (conmon).
+# Goal (DESIGN.md §5): run --rm <= 25 ms median; monitor <= 0.5 MiB PSS per idle container.
+# Usage (root): benchmarks/run.sh      RUNS=N to change the number of runs (default 30)
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "benchmarks/run.sh: run as root" >&2; exit 1; }
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY=$REPO/.venv/bin/python
+DY=$REPO/.venv/bin/dockyard
+RUNS=${RUNS:-30}
+unset PYTHONDONTWRITEBYTECODE
+"$PY" -m compileall -q "$REPO/src/dockyard"
+TMP=$(mktemp -d /tmp/dockyard-runbench.XXXXXX)
+export DOCKYARD_ROOT=$TMP/lib DOCKYARD_RUN_ROOT=$TMP/run
+PARENTS_BEFORE=$(ls -d /sys/fs/cgroup/*/dockyard 2>/dev/null | tr "\n" " " || true)
+cleanup() {
+    set +e
+    for c in $("$DY" ps -a -q 2>/dev/null); do "$DY" rm -f "$c" >/dev/null 2>&1; done
+    for d in $(ls -d /sys/fs/cgroup/*/dockyard 2>/dev/null); do
+        case " $PARENTS_BEFORE " in *" $d "*) ;; *) rmdir "$d" 2>/dev/null ;; esac
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "== machine: $(nproc) CPUs, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$DY" bootstrap busybox >/dev/null
+"$PY" -m dockyard.runtime.bundle "$TMP/bundle" true
+"$PY" - "$TMP/bundle/config.json" <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1])); c["ociVersion"] = "1.0.2"; c["process"]["terminal"] = False
+json.dump(c, open(sys.argv[1], "w"))
+PYEOF
+CMDS=(-n "dockyard run --rm" "$DY run --rm busybox /bin/true")
+if command -v crun >/dev/null; then
+    CMDS+=(-n "crun run (bundle, private mount ns)" "unshare --mount --propagation slave sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root $TMP/crun run --bundle $TMP/bundle b1'")
+fi
+for peer in podman docker; do
+    if command -v $peer >/dev/null && $peer info >/dev/null 2>&1; then
+        CMDS+=(-n "$peer run --rm" "$peer run --rm --network none busybox /bin/true")
+    else
+        echo "($peer: not installed or no engine running here: its row is left out; PEERS.md measured podman 105 ms, docker 174 ms)"
+    fi
+done
+hyperfine --warmup 3 --runs "$RUNS" --style basic --time-unit millisecond --export-json "$TMP/run.json" "${CMDS[@]}"
+"$PY" - "$TMP/run.json" <<'PYEOF'
+import json, sys
+rs = json.load(open(sys.argv[1]))["results"]
+print(f"\n| command | median ms | mean | min | max |\n|---|---:|---:|---:|---:|")
+for r in rs:
+    print(f"| {r['command']} | {r['median']*1e3:.2f} | {r['mean']*1e3:.2f} | {r['min']*1e3:.2f} | {r['max']*1e3:.2f} |")
+dy = rs[0]["median"] * 1e3
+print(f"\ngoal: dockyard run --rm <= 25 ms median: measured {dy:.1f} ms -> " + ("MET" if dy <= 25 else "MISSED"))
+PYEOF
+
+echo
+echo "== monitor: PSS of conmon for 20 idle detached containers"
+for i in $(seq 1 20); do "$DY" run -d --name idle$i busybox sleep 600 >/dev/null; done
+sleep 1
+"$PY" - "$DOCKYARD_ROOT/containers" <<'PYEOF'
+import glob, sys
+tot = n = 0
+for f in glob.glob(sys.argv[1] + "/*/conmon.pid"):
+    pid = open(f).read().strip()
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            tot += int(line.split()[1]); n += 1
+print(f"{n} conmon processes: {tot} kB PSS in all, {tot / max(n, 1) / 1024:.2f} MiB per container (goal <= 0.5)")
+PYEOF
