@@ -293,3 +293,26 @@ def test_import_a_rootfs_tarball(env, tmp_path):
     (tmp_path / "bad.tar").write_bytes(b"\x1f\x8b" + b"garbage" * 10)
     assert dy(env, "import", str(tmp_path / "bad.tar")).returncode == 125
     assert tarfile.is_tarfile(raw)
+
+
+def test_env_file_ulimit_label_stop_signal(env, tmp_path):
+    import json
+    import time
+
+    (tmp_path / "vars").write_text("# comment\nA=1\n\nB=two words\n")
+    p = dy(env, "run", "--rm", "--env-file", str(tmp_path / "vars"), "-e", "A=override", "--ulimit", "nofile=512:768",
+           "busybox", "sh", "-c", 'echo "$A|$B"; ulimit -n; ulimit -Hn')
+    assert p.stdout.split("\n")[:3] == ["override|two words", "512", "768"], p.stderr
+    assert dy(env, "run", "--rm", "--ulimit", "nofile=lots", "busybox", "true").returncode == 125
+    # sh as PID 1 ignores TERM but not a signal it has a handler for: stop uses --stop-signal
+    p = dy(env, "run", "-d", "--name", "sig", "--label", "team=dock", "--stop-signal", "USR1", "--stop-timeout", "5",
+           "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(dy(env, "inspect", "sig").stdout)[0]
+    assert info["Config"]["Labels"] == {"team": "dock"} and info["Config"]["StopSignal"] == "USR1"
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert dy(env, "stop", "sig").returncode == 0
+    assert time.monotonic() - t0 < 4  # the trap ran: no wait for the 5 s timeout and SIGKILL
+    assert "Exited (42)" in next(x for x in dy(env, "ps", "-a").stdout.splitlines() if x.endswith(" sig"))
+    assert dy(env, "rm", "sig").returncode == 0

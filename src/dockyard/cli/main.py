@@ -18,7 +18,7 @@ commands:
         -d  --rm  --name N  -e K=V  -w DIR  -u USER  --entrypoint CMD  --hostname H  -t
         --read-only  --privileged  --cap-add C  --cap-drop C  --security-opt no-new-privileges
         --security-opt seccomp=unconfined  --memory N  --cpus N  --pids-limit N  --tmpfs PATH
-        -v HOST:CONTAINER[:ro]
+        -v HOST:CONTAINER[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
   images                             list images
   ps [-a] [-q]                       list containers
   logs [-f] [--tail N] [-t] CONTAINER
@@ -82,6 +82,11 @@ def _run_args(argv: list[str]):
     p.add_argument("--cpus", type=float)
     p.add_argument("--pids-limit", type=int)
     p.add_argument("--tmpfs", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("--ulimit", action="append", default=[])
+    p.add_argument("--label", "-l", action="append", default=[])
+    p.add_argument("--stop-signal")
+    p.add_argument("--stop-timeout", type=float)
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("image")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -115,19 +120,38 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
                 seccomp = to_oci(prof) if "archMap" in prof or "syscalls" in prof and "defaultAction" in prof else prof
         else:
             raise ConfigError(f"--security-opt {opt!r} is not supported")
+    env = []
+    for path in a.env_file:
+        try:
+            with open(path) as f:
+                env += [line.rstrip("\n") for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as e:
+            raise ConfigError(f"--env-file {path}: {e.strerror}") from None
+    env += a.env
+    ulimits = []
+    for u in a.ulimit:
+        name, _, limits = u.partition("=")
+        soft, _, hard = limits.partition(":")
+        try:
+            ulimits.append((name, int(soft), int(hard or soft)))
+        except ValueError:
+            raise ConfigError(f"--ulimit {u!r}: expected NAME=SOFT[:HARD]") from None
     binds = []
     for v in a.volume:
         parts = v.split(":")
         if len(parts) not in (2, 3) or not parts[0].startswith("/"):
             raise ConfigError(f"-v {v!r}: only bind mounts HOST:CONTAINER[:ro] are built yet (named volumes: issue 3)")
         binds.append((parts[0], parts[1], len(parts) == 3 and parts[2] == "ro"))
-    opts = RunOptions(args=a.args, entrypoint=a.entrypoint, env=a.env, workdir=a.workdir, user=a.user,
+    opts = RunOptions(args=a.args, entrypoint=a.entrypoint, env=env, ulimits=ulimits, workdir=a.workdir, user=a.user,
                       hostname=a.hostname, tty=a.tty, read_only=a.read_only, privileged=a.privileged,
                       cap_add=a.cap_add, cap_drop=a.cap_drop, seccomp=seccomp, no_new_privileges=nnp,
                       memory=_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
                       tmpfs=a.tmpfs, binds=binds)
+    meta = {"labels": dict(x.partition("=")[::2] for x in a.label), "stop_signal": a.stop_signal,
+            "stop_timeout": a.stop_timeout}
     images, containers = _stores()
     try:
+        containers.pending_meta = meta
         if a.detach:
             from ..engine.run import create_detached, run_detached
 
@@ -208,7 +232,7 @@ def cmd_rm(argv: list[str]) -> int:
 def cmd_stop(argv: list[str]) -> int:
     from ..engine.lifecycle import stop
 
-    timeout, refs, i = 10.0, [], 0
+    timeout, refs, i = None, [], 0
     while i < len(argv):
         if argv[i] in ("-t", "--time", "--timeout"):
             i += 1
@@ -386,7 +410,7 @@ def cmd_restart(argv: list[str]) -> int:
     from ..engine.lifecycle import stop
     from ..engine.run import start
 
-    timeout, refs, i = 10.0, [], 0
+    timeout, refs, i = None, [], 0
     while i < len(argv):
         if argv[i] in ("-t", "--time"):
             i += 1

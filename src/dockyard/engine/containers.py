@@ -51,6 +51,18 @@ class ContainerStore:
     def path(self, cid: str) -> str:
         return os.path.join(self.dir, cid)
 
+    pending_meta: dict | None = None  # what the CLI asks to keep with the next new container
+
+    def meta(self, cid: str) -> dict:
+        """Labels, stop signal and timeout kept beside the container (meta.json)."""
+        import json
+
+        try:
+            with open(os.path.join(self.path(cid), "meta.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
     def new(self, image: str, command: list[str], name: str | None, auto_remove: bool) -> Record:
         import secrets
 
@@ -63,6 +75,12 @@ class ContainerStore:
                 self.db.execute("INSERT INTO containers VALUES (?, ?, ?, ?, ?, 'created', NULL, ?)",
                                 (cid, n, image, " ".join(command),
                                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), int(auto_remove)))
+                if self.pending_meta:
+                    import json
+
+                    os.makedirs(self.path(cid), mode=0o700, exist_ok=True)
+                    with open(os.path.join(self.path(cid), "meta.json"), "w") as f:
+                        json.dump(self.pending_meta, f)
                 return self.get(cid)
             except Exception as e:  # noqa: BLE001 - sqlite3.IntegrityError: the name is taken
                 if name is not None:

@@ -49,8 +49,13 @@ def refresh(containers, rec):
     return rec
 
 
-def stop(containers, rec, timeout: float = 10.0, signal: str = "TERM"):
-    """SIGTERM (or the given signal), then SIGKILL after ``timeout`` seconds, as `docker stop`."""
+def stop(containers, rec, timeout: float | None = None, signal: str | None = None):
+    """The container's stop signal (--stop-signal, else SIGTERM), then SIGKILL after the
+    timeout (given, else --stop-timeout, else 10 s), as `docker stop`."""
+    meta = containers.meta(rec.id)
+    signal = signal or meta.get("stop_signal") or "TERM"
+    if timeout is None:
+        timeout = meta.get("stop_timeout") if meta.get("stop_timeout") is not None else 10.0
     rec = refresh(containers, rec)
     if rec.state != "running":
         return rec
@@ -212,7 +217,8 @@ def inspect(containers, rec) -> dict:
                   "ExitCode": rec.exit_code if rec.exit_code is not None else 0},
         "Config": {"Hostname": spec.get("hostname"), "Env": proc.get("env"), "WorkingDir": proc.get("cwd"),
                    "User": f"{(proc.get('user') or {}).get('uid', 0)}:{(proc.get('user') or {}).get('gid', 0)}",
-                   "Cmd": proc.get("args")},
+                   "Cmd": proc.get("args"), "Labels": containers.meta(rec.id).get("labels") or {},
+                   "StopSignal": containers.meta(rec.id).get("stop_signal") or "SIGTERM"},
         "HostConfig": {"AutoRemove": bool(rec.auto_remove), "ReadonlyRootfs": (spec.get("root") or {}).get("readonly", False)},
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": os.path.join(d, "merged"),
                                                      "UpperDir": os.path.join(d, "upper")}},
