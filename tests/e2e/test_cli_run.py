@@ -316,3 +316,19 @@ def test_env_file_ulimit_label_stop_signal(env, tmp_path):
     assert time.monotonic() - t0 < 4  # the trap ran: no wait for the 5 s timeout and SIGKILL
     assert "Exited (42)" in next(x for x in dy(env, "ps", "-a").stdout.splitlines() if x.endswith(" sig"))
     assert dy(env, "rm", "sig").returncode == 0
+
+
+def test_tag_history_prune_df(env, tmp_path):
+    other = {**env, "DOCKYARD_ROOT": str(tmp_path / "prune")}
+    assert dy(other, "bootstrap", "busybox").returncode == 0
+    assert dy(other, "tag", "busybox", "localhost/bb:2").returncode == 0
+    assert "localhost/bb" in dy(other, "images").stdout
+    assert "busybox-static" in dy(other, "history", "busybox").stdout
+    assert dy(other, "run", "--name", "stopped1", "busybox", "true").returncode == 0
+    assert "Containers" in dy(other, "system", "df").stdout
+    assert dy(other, "image", "prune", "-a").stdout.count("Deleted") == 0  # used by a container
+    assert "Deleted:" in dy(other, "container", "prune").stdout
+    assert dy(other, "ps", "-a", "-q").stdout == ""
+    out = dy(other, "image", "prune", "-a").stdout
+    assert "Deleted: sha256:" in out and "3 blobs" in out
+    assert dy(other, "image", "ls").stdout.count("\n") == 1  # the header only

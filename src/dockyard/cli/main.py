@@ -7,7 +7,7 @@ import os
 import sys
 
 NOT_YET = {
-    "volume": 3, "attach": 3, "cp": 3, "tag": 3, "history": 3,
+    "volume": 3, "attach": 3, "cp": 3,
     "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
@@ -37,6 +37,11 @@ commands:
   save -o FILE IMAGE...              an archive docker/podman/skopeo load (OCI layout + manifest.json)
   load -i FILE                       a `docker save`/`podman save` archive or an OCI layout tar
   import FILE|- [REPOSITORY[:TAG]]   a root filesystem tarball as a one-layer image
+  tag SOURCE TARGET                  another name for an image
+  history IMAGE                      how the image was made
+  image prune [-a]                   remove untagged images (-a: also unused tagged ones)
+  container prune                    remove all stopped containers
+  system df                          disk use of images, containers, layers
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
                                      busybox-static (no registry needed); debian: not built yet
   runtime ...                        the OCI runtime (same as dockyard-runtime)
@@ -501,6 +506,76 @@ def cmd_import(argv: list[str]) -> int:
     return _with(go)
 
 
+def cmd_tag(argv: list[str]) -> int:
+    from ..errors import ConfigError
+
+    if len(argv) != 2:
+        raise ConfigError("tag: SOURCE TARGET")
+    return _with(lambda im, c: im.tag(im.resolve(argv[0]).id, argv[1]) and 0)
+
+
+def cmd_history(argv: list[str]) -> int:
+    def go(im, c):
+        img = im.resolve(argv[0])
+        print(f"{'CREATED':<22} {'CREATED BY':<60} COMMENT")
+        for h in reversed(img.config.history):
+            print(f"{h.get('created', ''):<22} {h.get('created_by', '')[:60]:<60} {h.get('comment', '')}")
+        return 0
+    return _with(go)
+
+
+def cmd_container_prune(argv: list[str]) -> int:
+    from ..engine.lifecycle import refresh, remove
+
+    def go(im, c):
+        for r in c.list():
+            r = refresh(c, r)
+            if r.state != "running":
+                remove(c, r)
+                print(f"Deleted: {r.id}")
+        return 0
+    return _with(go)
+
+
+def cmd_image_prune(argv: list[str]) -> int:
+    all_ = "-a" in argv or "--all" in argv
+
+    def go(im, c):
+        used = {r.image for r in c.list()}
+        for img in im.list():
+            if str(img.id) in used or (img.tags and not all_):
+                continue
+            im.db.execute("DELETE FROM images WHERE id = ?", (str(img.id),))
+            print(f"Deleted: {img.id}")
+        removed = im.gc()
+        print(f"Reclaimed: {len(removed['blobs'])} blobs, {len(removed['snapshots'])} unpacked layers")
+        return 0
+    return _with(go)
+
+
+def cmd_system_df(argv: list[str]) -> int:
+    def du(path: str) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(path):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+                except OSError:
+                    pass
+        return total
+
+    def go(im, c):
+        imgs, ctrs = im.list(), c.list()
+        rows = [("Images", len(imgs), du(os.path.join(im.root, "blobs"))),
+                ("Unpacked layers", len(os.listdir(im.snapshots.dir)), du(im.snapshots.dir)),
+                ("Containers", len(ctrs), sum(du(os.path.join(c.path(r.id), "upper")) for r in ctrs))]
+        print(f"{'TYPE':<18} {'TOTAL':>6} {'SIZE':>10}")
+        for name, n, size in rows:
+            print(f"{name:<18} {n:>6} {size / 1e6:>8.1f}MB")
+        return 0
+    return _with(go)
+
+
 def cmd_internal_cleanup(argv: list[str]) -> int:
     """conmon's exit command for `run -d --rm` (not for people)."""
     from ..engine.lifecycle import cleanup_after_exit
@@ -548,7 +623,7 @@ COMMANDS = {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "r
             "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup,
             "exec": cmd_exec, "kill": cmd_kill, "wait": cmd_wait, "top": cmd_top, "inspect": cmd_inspect,
             "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart,
-            "save": cmd_save, "load": cmd_load, "import": cmd_import}
+            "save": cmd_save, "load": cmd_load, "import": cmd_import, "tag": cmd_tag, "history": cmd_history}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -566,8 +641,17 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dockyard {__version__}")
         return 0
-    if cmd == "image" and argv[1:2] == ["bootstrap"]:
-        cmd, argv = "bootstrap", argv[1:]
+    # Docker's two-word forms
+    two = {("image", "bootstrap"): "bootstrap", ("image", "ls"): "images", ("image", "rm"): "rmi",
+           ("image", "prune"): cmd_image_prune, ("container", "prune"): cmd_container_prune,
+           ("container", "ls"): "ps", ("system", "df"): cmd_system_df, ("image", "history"): "history",
+           ("image", "tag"): "tag", ("image", "inspect"): "inspect", ("container", "inspect"): "inspect"}
+    target = two.get((cmd, argv[1] if len(argv) > 1 else ""))
+    if callable(target):
+        COMMANDS[f"{cmd} {argv[1]}"] = target
+        cmd, argv = f"{cmd} {argv[1]}", argv[1:]
+    elif target:
+        cmd, argv = target, argv[1:]
     if cmd in COMMANDS:
         from ..errors import DockyardError
 
