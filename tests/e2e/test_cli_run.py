@@ -332,3 +332,45 @@ def test_tag_history_prune_df(env, tmp_path):
     out = dy(other, "image", "prune", "-a").stdout
     assert "Deleted: sha256:" in out and "3 blobs" in out
     assert dy(other, "image", "ls").stdout.count("\n") == 1  # the header only
+
+
+def test_run_it_through_a_real_pty(env):
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([DOCKYARD, "run", "--rm", "-it", "busybox", "sh", "-c",
+                          "tty; read line; echo got:$line; exit 6"], env=env, stdin=slave, stdout=slave,
+                         stderr=slave, close_fds=True)
+    os.close(slave)
+    out, sent, end = b"", False, time.monotonic() + 20
+    while time.monotonic() < end and p.poll() is None:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+        if b"/dev/pts/0" in out and not sent:
+            os.write(master, b"hello\r")
+            sent = True
+    code = p.wait(timeout=20)
+    try:
+        while select.select([master], [], [], 0.2)[0]:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert code == 6 and b"/dev/pts/0" in out and b"got:hello" in out, out
+
+
+def test_logs_follow_after_the_cli_returned(env):
+    p = dy(env, "run", "-d", "--name", "chatty", "busybox", "sh", "-c",
+           "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done")
+    assert p.returncode == 0
+    f = dy(env, "logs", "-f", "chatty")  # returns when the container exits, with everything
+    assert f.stdout.split() == ["line1", "line2", "line3", "line4", "line5"]
+    assert dy(env, "rm", "chatty").returncode == 0
