@@ -374,3 +374,32 @@ def test_logs_follow_after_the_cli_returned(env):
     f = dy(env, "logs", "-f", "chatty")  # returns when the container exits, with everything
     assert f.stdout.split() == ["line1", "line2", "line3", "line4", "line5"]
     assert dy(env, "rm", "chatty").returncode == 0
+
+
+def test_restart_policies_without_a_daemon(env):
+    import json
+    import time
+
+    assert dy(env, "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c",
+              "echo run; exit 1").returncode == 0
+    end = time.monotonic() + 20
+    while time.monotonic() < end:  # first run + 2 restarts, then it stays exited
+        info = json.loads(dy(env, "inspect", "flaky").stdout)[0]
+        if len(dy(env, "logs", "flaky").stdout.split()) == 3 and not info["State"]["Running"]:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # no fourth run comes (the limit is 2)
+    info = json.loads(dy(env, "inspect", "flaky").stdout)[0]
+    assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 1 and not info["State"]["Running"]
+    assert dy(env, "logs", "flaky").stdout.split() == ["run", "run", "run"]
+    assert dy(env, "run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "0.2").returncode == 0
+    end = time.monotonic() + 20
+    while json.loads(dy(env, "inspect", "always").stdout)[0]["RestartCount"] < 1 and time.monotonic() < end:
+        time.sleep(0.1)
+    assert json.loads(dy(env, "inspect", "always").stdout)[0]["RestartCount"] >= 1  # restarted after exit 0
+    assert dy(env, "stop", "always").returncode == 0
+    time.sleep(1.5)
+    info = json.loads(dy(env, "inspect", "always").stdout)[0]
+    assert not info["State"]["Running"]  # stopped by hand: not brought back
+    assert dy(env, "run", "--rm", "--restart", "always", "busybox", "true").returncode == 125
+    assert dy(env, "rm", "-f", "flaky", "always").returncode == 0

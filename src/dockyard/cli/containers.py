@@ -225,7 +225,7 @@ def cmd_internal_cleanup(argv: list[str]) -> int:
 
     images, containers = _stores()
     try:
-        cleanup_after_exit(containers, argv[0])
+        cleanup_after_exit(images, containers, argv[0])
     finally:
         images.close()
         containers.close()

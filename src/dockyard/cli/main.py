@@ -18,6 +18,7 @@ commands:
         --read-only  --privileged  --cap-add C  --cap-drop C  --security-opt no-new-privileges
         --security-opt seccomp=unconfined  --memory N  --cpus N  --pids-limit N  --tmpfs PATH
         -v HOST:CONTAINER[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
+        --restart no|always|unless-stopped|on-failure[:N]   (with -d; no daemon: conmon's exit command)
   images                             list images
   ps [-a] [-q]                       list containers
   logs [-f] [--tail N] [-t] CONTAINER

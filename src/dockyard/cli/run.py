@@ -40,6 +40,7 @@ def _run_args(argv: list[str]):
     p.add_argument("--label", "-l", action="append", default=[])
     p.add_argument("--stop-signal")
     p.add_argument("--stop-timeout", type=float)
+    p.add_argument("--restart", default="no")  # no | always | unless-stopped | on-failure[:N]
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("image")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -100,8 +101,17 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
                       cap_add=a.cap_add, cap_drop=a.cap_drop, seccomp=seccomp, no_new_privileges=nnp,
                       memory=_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
                       tmpfs=a.tmpfs, binds=binds)
+    policy, _, retries = a.restart.partition(":")
+    if policy not in ("no", "always", "unless-stopped", "on-failure") or (retries and (
+            policy != "on-failure" or not retries.isdigit())):
+        raise ConfigError(f"--restart {a.restart!r}: use no, always, unless-stopped or on-failure[:N]")
+    if policy != "no" and a.rm:
+        raise ConfigError("--restart and --rm conflict: a container cannot be both kept and removed")
+    if policy != "no" and not a.detach:
+        raise ConfigError("--restart needs -d (a foreground container ends with its CLI)")
     meta = {"labels": dict(x.partition("=")[::2] for x in a.label), "stop_signal": a.stop_signal,
-            "stop_timeout": a.stop_timeout}
+            "stop_timeout": a.stop_timeout, "restart": policy, "max_retries": int(retries) if retries else 0,
+            "restart_count": 0}
     images, containers = _stores()
     try:
         containers.pending_meta = meta

@@ -63,6 +63,34 @@ class ContainerStore:
         except (OSError, ValueError):
             return {}
 
+    def lock(self, cid: str):
+        """An exclusive flock for lifecycle changes of one container (rm against a restart
+        that conmon's exit command is about to make). Released when the returned fd closes."""
+        import fcntl
+
+        fd = os.open(os.path.join(self.dir, f".{cid}.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def unlock(self, cid: str, fd: int, remove: bool = False) -> None:
+        if remove:
+            try:
+                os.unlink(os.path.join(self.dir, f".{cid}.lock"))
+            except FileNotFoundError:
+                pass
+        os.close(fd)
+
+    def update_meta(self, cid: str, **changes) -> dict:
+        import json
+
+        meta = {**self.meta(cid), **changes}
+        path = os.path.join(self.path(cid), "meta.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+        os.replace(tmp, path)  # a reader sees the old meta or the new, never half
+        return meta
+
     def new(self, image: str, command: list[str], name: str | None, auto_remove: bool) -> Record:
         import secrets
 

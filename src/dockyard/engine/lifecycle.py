@@ -53,6 +53,8 @@ def stop(containers, rec, timeout: float | None = None, signal: str | None = Non
     """The container's stop signal (--stop-signal, else SIGTERM), then SIGKILL after the
     timeout (given, else --stop-timeout, else 10 s), as `docker stop`."""
     meta = containers.meta(rec.id)
+    if meta:
+        containers.update_meta(rec.id, manual_stop=True)  # no restart policy brings it back
     signal = signal or meta.get("stop_signal") or "TERM"
     if timeout is None:
         timeout = meta.get("stop_timeout") if meta.get("stop_timeout") is not None else 10.0
@@ -74,13 +76,17 @@ def stop(containers, rec, timeout: float | None = None, signal: str | None = Non
 
 def remove(containers, rec, force: bool = False) -> None:
     rec = refresh(containers, rec)
+    if rec.state == "running" and not force:
+        raise InvalidState(f"cannot remove container {rec.name}: it is running (stop it, or use -f)")
     if rec.state == "running":
-        if not force:
-            raise InvalidState(f"cannot remove container {rec.name}: it is running (stop it, or use -f)")
         rec = stop(containers, rec, timeout=0)
-    _runtime("delete", "--force", rec.id)
-    Snapshots.unmount(containers.path(rec.id))
-    containers.delete(rec.id)
+    lock = containers.lock(rec.id)  # a restart in flight (conmon's exit command) waits or sees it gone
+    try:
+        _runtime("delete", "--force", rec.id)
+        Snapshots.unmount(containers.path(rec.id))
+        containers.delete(rec.id)
+    finally:
+        containers.unlock(rec.id, lock, remove=True)
 
 
 def logs(containers, rec, *, follow: bool = False, tail: int | None = None, timestamps: bool = False, out=None,
@@ -108,16 +114,41 @@ def logs(containers, rec, *, follow: bool = False, tail: int | None = None, time
         time.sleep(0.1)
 
 
-def cleanup_after_exit(containers, cid: str) -> None:
-    """conmon's exit command for `run -d --rm`: the container is gone, remove what is left."""
+def cleanup_after_exit(images, containers, cid: str) -> None:
+    """conmon's exit command: `run --rm` removes the container; a restart policy (no daemon
+    to watch it) starts it again, with Docker's doubling delay, unless it was stopped by hand."""
     try:
-        rec = containers.get(cid)
+        rec = refresh(containers, containers.get(cid))
     except Exception:  # noqa: BLE001 - already removed by someone else
         return
     if rec.auto_remove:
         _runtime("delete", "--force", cid)
         Snapshots.unmount(containers.path(cid))
         containers.delete(cid)
+        return
+    meta = containers.meta(cid)
+    policy, count = meta.get("restart") or "no", meta.get("restart_count", 0)
+    if policy == "no" or meta.get("manual_stop"):
+        return
+    if policy == "on-failure":
+        if rec.exit_code == 0 or (meta.get("max_retries") and count >= meta["max_retries"]):
+            return
+    time.sleep(min(0.1 * (2 ** count), 5.0))
+    from ..errors import NotFound
+    from .run import start
+
+    lock = containers.lock(cid)
+    try:
+        try:
+            rec = containers.get(cid)
+        except NotFound:
+            return  # removed while we waited
+        if containers.meta(cid).get("manual_stop"):  # stopped while we waited
+            return
+        containers.update_meta(cid, restart_count=count + 1)
+        start(images, containers, rec)
+    finally:
+        containers.unlock(cid, lock)
 
 
 def exec_(containers, rec, argv: list[str], *, env=(), user: str | None = None, workdir: str | None = None,
@@ -167,6 +198,8 @@ def kill(containers, rec, signal: str = "KILL"):
     rec = refresh(containers, rec)
     if rec.state != "running":
         raise InvalidState(f"container {rec.name} is not running")
+    if containers.meta(rec.id):
+        containers.update_meta(rec.id, manual_stop=True)
     p = _runtime("kill", rec.id, signal)
     if p.returncode != 0:
         from ..errors import DockyardError
@@ -219,7 +252,10 @@ def inspect(containers, rec) -> dict:
                    "User": f"{(proc.get('user') or {}).get('uid', 0)}:{(proc.get('user') or {}).get('gid', 0)}",
                    "Cmd": proc.get("args"), "Labels": containers.meta(rec.id).get("labels") or {},
                    "StopSignal": containers.meta(rec.id).get("stop_signal") or "SIGTERM"},
-        "HostConfig": {"AutoRemove": bool(rec.auto_remove), "ReadonlyRootfs": (spec.get("root") or {}).get("readonly", False)},
+        "HostConfig": {"AutoRemove": bool(rec.auto_remove), "ReadonlyRootfs": (spec.get("root") or {}).get("readonly", False),
+                       "RestartPolicy": {"Name": containers.meta(rec.id).get("restart") or "no",
+                                         "MaximumRetryCount": containers.meta(rec.id).get("max_retries", 0)}},
+        "RestartCount": containers.meta(rec.id).get("restart_count", 0),
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": os.path.join(d, "merged"),
                                                      "UpperDir": os.path.join(d, "upper")}},
     }

@@ -108,12 +108,23 @@ def _runtime(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([runtime_binary(), "--root", config.runtime_root(), *args], capture_output=True, text=True)
 
 
+def containers_meta_restart(rec, d: str) -> str:
+    try:
+        with open(os.path.join(d, "meta.json")) as f:
+            return json.load(f).get("restart") or "no"
+    except (OSError, ValueError):
+        return "no"
+
+
 def _under_monitor(rec, d: str) -> None:
     """Hand the bundle in ``d`` to conmon (runtime `create`); the container is then created."""
     from . import monitor
 
+    # conmon runs this when the container exits: --rm removal and restart policies need it
+    # (there is no daemon to notice the exit otherwise)
+    policy = containers_meta_restart(rec, d)
     exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] \
-        if rec.auto_remove else None
+        if rec.auto_remove or policy != "no" else None
     monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd)
 
 
@@ -155,6 +166,8 @@ def start(images, containers, rec) -> None:
     if p.returncode != 0:
         raise RunError(p.stderr.strip().removeprefix("dockyard-runtime: ") or "start failed")
     containers.set_state(rec.id, "running")
+    if containers.meta(rec.id).get("manual_stop"):
+        containers.update_meta(rec.id, manual_stop=False)  # a restart policy applies again
 
 
 def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
