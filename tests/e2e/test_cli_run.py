@@ -26,8 +26,13 @@ def env(tmp_path_factory):
     p = subprocess.run([DOCKYARD, "bootstrap", "busybox"], env=e, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     yield e
+    # whatever a failed test left: remove it, then check nothing of ours is mounted
+    left = subprocess.run([DOCKYARD, "ps", "-a", "-q"], env=e, capture_output=True, text=True).stdout.split()
+    for cid in left:
+        subprocess.run([DOCKYARD, "rm", "-f", cid], env=e, capture_output=True)
     with open("/proc/self/mountinfo") as f:
         assert str(root) not in f.read()
+    assert not left, f"containers left by the tests (now removed): {left}"
 
 
 def dy(env, *args, input=None):
