@@ -35,3 +35,39 @@ def shared_reference(*parts: str) -> str:
             return os.path.normpath(os.path.join(base, "reference", *parts))
     need(False, "shared/reference (set DOCKYARD_SHARED)")
     return ""
+
+
+def run_on_pty(argv: list[str], *, wait_for: bytes, answer: bytes, env=None, timeout: float = 20.0):
+    """Run ``argv`` with a pseudo-terminal as its stdio (as a user's terminal would be): when
+    ``wait_for`` appears in its output, type ``answer``. Returns (exit code, all output)."""
+    import pty
+    import select
+    import subprocess
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out, sent, end = b"", False, time.monotonic() + timeout
+    try:
+        while time.monotonic() < end and p.poll() is None:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+            if wait_for in out and not sent:
+                os.write(master, answer)
+                sent = True
+        code = p.wait(timeout=timeout)
+        try:  # what it wrote just before exiting
+            while select.select([master], [], [], 0.2)[0]:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                out += chunk
+        except OSError:
+            pass
+    finally:
+        os.close(master)
+    return code, out

@@ -340,35 +340,10 @@ def test_tag_history_prune_df(env, tmp_path):
 
 
 def test_run_it_through_a_real_pty(env):
-    import pty
-    import select
-    import time
+    from support import run_on_pty
 
-    master, slave = pty.openpty()
-    p = subprocess.Popen([DOCKYARD, "run", "--rm", "-it", "busybox", "sh", "-c",
-                          "tty; read line; echo got:$line; exit 6"], env=env, stdin=slave, stdout=slave,
-                         stderr=slave, close_fds=True)
-    os.close(slave)
-    out, sent, end = b"", False, time.monotonic() + 20
-    while time.monotonic() < end and p.poll() is None:
-        if select.select([master], [], [], 0.1)[0]:
-            try:
-                out += os.read(master, 4096)
-            except OSError:
-                break
-        if b"/dev/pts/0" in out and not sent:
-            os.write(master, b"hello\r")
-            sent = True
-    code = p.wait(timeout=20)
-    try:
-        while select.select([master], [], [], 0.2)[0]:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            out += chunk
-    except OSError:
-        pass
-    os.close(master)
+    code, out = run_on_pty([DOCKYARD, "run", "--rm", "-it", "busybox", "sh", "-c", "tty; read line; echo got:$line; exit 6"],
+                           wait_for=b"/dev/pts/0", answer=b"hello\r", env=env)
     assert code == 6 and b"/dev/pts/0" in out and b"got:hello" in out, out
 
 

@@ -238,7 +238,7 @@ def test_concurrent_create_same_id_only_one_wins(rt, bundle, tmp_path):
         errs.append(f.read())
         f.close()
     assert sorted(codes).count(0) == 1, (codes, errs)
-    assert all("already exists" in e for e, code in zip(errs, codes) if code != 0)
+    assert all("already exists" in e for e, code in zip(errs, codes, strict=True) if code != 0)
     assert rt.state(c)["status"] == "created"
     rt("delete", c, check=True)  # a created container can be deleted without --force
 
@@ -274,41 +274,13 @@ def test_errors_go_to_the_json_log_for_containerd(rt, tmp_path):
 def test_run_with_terminal_and_no_console_socket_proxies_the_pty(rt, bundle):
     """`run` of a terminal process without --console-socket: the runtime holds the pty
     master and copies between it and its own stdio (here a pty of the test's)."""
-    import pty
-    import subprocess
-
     from runtime_fixtures import RUNTIME
+    from support import run_on_pty
 
     b = bundle("sh", "-c", "tty; read line; echo got:$line; exit 6")
     b.process(terminal=True)
-    master, slave = pty.openpty()
-    p = subprocess.Popen([RUNTIME, "--root", rt.root, "run", "--bundle", b.path, cid(rt)],
-                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out = b""
-    end = time.monotonic() + 15
-    sent = False
-    while time.monotonic() < end and p.poll() is None:
-        import select
-
-        if select.select([master], [], [], 0.1)[0]:
-            try:
-                out += os.read(master, 4096)
-            except OSError:
-                break
-        if b"/dev/pts/0" in out and not sent:
-            os.write(master, b"hello\r")
-            sent = True
-    code = p.wait(timeout=10)
-    try:
-        while select.select([master], [], [], 0.1)[0]:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            out += chunk
-    except OSError:
-        pass
-    os.close(master)
+    code, out = run_on_pty([RUNTIME, "--root", rt.root, "run", "--bundle", b.path, cid(rt)],
+                           wait_for=b"/dev/pts/0", answer=b"hello\r")
     assert code == 6, out
     assert b"/dev/pts/0" in out and b"got:hello" in out, out
 
