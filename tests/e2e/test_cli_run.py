@@ -383,3 +383,16 @@ def test_restart_policies_without_a_daemon(env):
     assert not info["State"]["Running"]  # stopped by hand: not brought back
     assert dy(env, "run", "--rm", "--restart", "always", "busybox", "true").returncode == 125
     assert dy(env, "rm", "-f", "flaky", "always").returncode == 0
+
+
+def test_ps_filter_and_format(env):
+    assert dy(env, "run", "--name", "fa", "--label", "tier=web", "busybox", "true").returncode == 0
+    assert dy(env, "run", "--name", "fb", "busybox", "sh", "-c", "exit 3").returncode == 3
+    out = dy(env, "ps", "-a", "--filter", "label=tier=web", "--format", "{{.Names}}\\t{{.Status}}").stdout
+    assert out == "fa\tExited (0)\n"
+    assert dy(env, "ps", "--filter", "exited=3", "--format", "{{.Names}}").stdout == "fb\n"  # implies -a
+    table = dy(env, "ps", "-a", "--filter", "name=f", "--format", "table {{.Names}}\\t{{.State}}").stdout.splitlines()
+    assert table[0] == "NAMES\tSTATE" and sorted(table[1:]) == ["fa\texited", "fb\texited"]
+    p = dy(env, "ps", "--filter", "bogus=1")
+    assert p.returncode == 125 and "unknown filter" in p.stderr
+    assert dy(env, "rm", "fa", "fb").returncode == 0

@@ -8,27 +8,102 @@ import sys
 from .common import _stores, _with
 
 
+def _ps_fields(r, containers) -> dict:
+    """The fields `docker ps --format` templates and --filter know, for one container."""
+    status = f"Exited ({r.exit_code})" if r.state == "exited" else r.state.capitalize()
+    meta = containers.meta(r.id)
+    return {"ID": r.id[:12], "Image": r.image.removeprefix("sha256:")[:12], "Command": r.command,
+            "CreatedAt": r.created, "Status": status, "State": r.state, "Names": r.name,
+            "Labels": ",".join(f"{k}={v}" for k, v in (meta.get("labels") or {}).items()),
+            "_labels": meta.get("labels") or {}, "_exit": r.exit_code, "_id": r.id}
+
+
+def _matches(f: dict, filters: list[tuple[str, str]]) -> bool:
+    """Docker's ps filters: name, id, status, label (key or key=value), exited; the same key
+    given twice means either, different keys all must match."""
+    by_key: dict[str, list[str]] = {}
+    for k, v in filters:
+        by_key.setdefault(k, []).append(v)
+    for k, values in by_key.items():
+        if k == "name":
+            ok = any(v in f["Names"] for v in values)
+        elif k == "id":
+            ok = any(f["_id"].startswith(v) for v in values)
+        elif k == "status":
+            ok = any(v == f["State"] for v in values)
+        elif k == "exited":
+            ok = any(f["_exit"] is not None and str(f["_exit"]) == v for v in values)
+        elif k == "label":
+            ok = any((v.partition("=")[0] in f["_labels"]) if "=" not in v
+                     else f["_labels"].get(v.partition("=")[0]) == v.partition("=")[2] for v in values)
+        else:  # the parser accepts only the keys above
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def _render(template: str, f: dict) -> str:
+    """The `{{.Field}}` subset of Go templates `docker ps --format` users write, plus
+    `table` (a header line) and `\\t`."""
+    out = template.replace("\\t", "\t")
+    for key, value in f.items():
+        if not key.startswith("_"):
+            out = out.replace("{{.%s}}" % key, str(value)).replace("{{ .%s }}" % key, str(value))
+    return out
+
+
 def cmd_ps(argv: list[str]) -> int:
     from ..engine.lifecycle import refresh
+    from ..errors import ConfigError
 
-    images, containers = _stores()
-    try:
+    all_ = quiet = False
+    filters: list[tuple[str, str]] = []
+    fmt = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-a", "--all"):
+            all_ = True
+        elif a in ("-q", "--quiet"):
+            quiet = True
+        elif a in ("-f", "--filter") or a.startswith("--filter="):
+            v = a.split("=", 1)[1] if "=" in a and a.startswith("--filter=") else argv[(i := i + 1)]
+            k, eq, val = v.partition("=")
+            if not eq:
+                raise ConfigError(f"ps --filter {v!r}: expected KEY=VALUE")
+            if k not in ("name", "id", "status", "exited", "label"):
+                raise ConfigError(f"ps: unknown filter {k!r} (name, id, status, exited, label)")
+            filters.append((k, val))
+            if k in ("status", "exited"):
+                all_ = True  # asking for exited containers implies -a, as docker does
+        elif a == "--format" or a.startswith("--format="):
+            fmt = a.split("=", 1)[1] if a.startswith("--format=") else argv[(i := i + 1)]
+        else:
+            raise ConfigError(f"ps: unknown option {a}")
+        i += 1
+
+    def go(im, containers):
         for r in containers.list(all_=False):
             refresh(containers, r)
-        rows = containers.list(all_="-a" in argv or "--all" in argv)
-        if "-q" in argv or "--quiet" in argv:
-            for r in rows:
-                print(r.id[:12])
-            return 0
-        print(f"{'CONTAINER ID':<14} {'IMAGE':<14} {'COMMAND':<24} {'CREATED':<22} {'STATUS':<14} NAMES")
-        for r in rows:
-            status = f"Exited ({r.exit_code})" if r.state == "exited" else r.state.capitalize()
-            print(f"{r.id[:12]:<14} {r.image.removeprefix('sha256:')[:12]:<14} {r.command[:22]:<24} "
-                  f"{r.created:<22} {status:<14} {r.name}")
-    finally:
-        images.close()
-        containers.close()
-    return 0
+        rows = [f for f in (_ps_fields(r, containers) for r in containers.list(all_=all_)) if _matches(f, filters)]
+        if quiet:
+            for f in rows:
+                print(f["ID"])
+        elif fmt:
+            template = fmt[len("table"):].strip() if fmt.startswith("table") else fmt
+            if fmt.startswith("table"):
+                print(_render(template, {k: k.upper() if k != "ID" else "CONTAINER ID" for k in rows[0]} if rows
+                              else {k: k.upper() for k in ("ID", "Image", "Command", "Status", "Names")}))
+            for f in rows:
+                print(_render(template, f))
+        else:
+            print(f"{'CONTAINER ID':<14} {'IMAGE':<14} {'COMMAND':<24} {'CREATED':<22} {'STATUS':<14} NAMES")
+            for f in rows:
+                print(f"{f['ID']:<14} {f['Image']:<14} {f['Command'][:22]:<24} {f['CreatedAt']:<22} "
+                      f"{f['Status']:<14} {f['Names']}")
+        return 0
+    return _with(go)
 
 
 def cmd_rm(argv: list[str]) -> int:

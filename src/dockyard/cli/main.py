@@ -20,7 +20,7 @@ commands:
         -v HOST:CONTAINER[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
         --restart no|always|unless-stopped|on-failure[:N]   (with -d; no daemon: conmon's exit command)
   images                             list images
-  ps [-a] [-q]                       list containers
+  ps [-a] [-q] [--filter K=V] [--format TEMPLATE]   list containers (filters: name id status exited label)
   logs [-f] [--tail N] [-t] CONTAINER
   stop [-t SECONDS] CONTAINER...     SIGTERM, then SIGKILL after the timeout (default 10)
   exec [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND...
