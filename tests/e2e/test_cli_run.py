@@ -396,3 +396,23 @@ def test_ps_filter_and_format(env):
     p = dy(env, "ps", "--filter", "bogus=1")
     assert p.returncode == 125 and "unknown filter" in p.stderr
     assert dy(env, "rm", "fa", "fb").returncode == 0
+
+
+def test_named_volumes(env):
+    import json
+
+    assert dy(env, "volume", "create", "--label", "k=v", "vol1").stdout == "vol1\n"
+    assert dy(env, "run", "--rm", "-v", "vol1:/data", "busybox", "sh", "-c", "echo kept > /data/f").returncode == 0
+    p = dy(env, "run", "--name", "vreader", "-v", "vol1:/data:ro", "busybox", "sh", "-c",
+           "cat /data/f; touch /data/x 2>/dev/null || echo read-only")
+    assert p.stdout == "kept\nread-only\n", p.stderr
+    info = json.loads(dy(env, "volume", "inspect", "vol1").stdout)[0]
+    assert info["Labels"] == {"k": "v"} and info["Driver"] == "local"
+    p = dy(env, "volume", "rm", "vol1")
+    assert p.returncode == 125 and "in use" in p.stderr  # vreader still names it
+    assert dy(env, "rm", "vreader").returncode == 0
+    assert dy(env, "run", "--rm", "-v", "made-on-use:/x", "busybox", "true").returncode == 0
+    assert "made-on-use" in dy(env, "volume", "ls", "-q").stdout
+    assert set(dy(env, "volume", "prune").stdout.split()) >= {"Deleted:", "vol1", "made-on-use"}
+    assert dy(env, "volume", "ls", "-q").stdout == ""
+    assert dy(env, "run", "--rm", "-v", "bad/name:/x", "busybox", "true").returncode == 125

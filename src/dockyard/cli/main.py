@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "volume": 3, "attach": 3, "cp": 3,
+    "attach": 3, "cp": 3,
     "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
@@ -17,7 +17,7 @@ commands:
         -d  --rm  --name N  -e K=V  -w DIR  -u USER  --entrypoint CMD  --hostname H  -t
         --read-only  --privileged  --cap-add C  --cap-drop C  --security-opt no-new-privileges
         --security-opt seccomp=unconfined  --memory N  --cpus N  --pids-limit N  --tmpfs PATH
-        -v HOST:CONTAINER[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
+        -v HOST_PATH|VOLUME:CONTAINER_PATH[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
         --restart no|always|unless-stopped|on-failure[:N]   (with -d; no daemon: conmon's exit command)
   images                             list images
   ps [-a] [-q] [--filter K=V] [--format TEMPLATE]   list containers (filters: name id status exited label)
@@ -42,6 +42,7 @@ commands:
   image prune [-a]                   remove untagged images (-a: also unused tagged ones)
   container prune                    remove all stopped containers
   system df                          disk use of images, containers, layers
+  volume create [NAME] | ls | inspect NAME | rm [-f] NAME | prune
   bootstrap busybox                  make the busybox base image on this machine, from Debian's
                                      busybox-static (no registry needed); debian: not built yet
   runtime ...                        the OCI runtime (same as dockyard-runtime)
@@ -58,13 +59,15 @@ def _commands() -> dict:
     from .images import (cmd_bootstrap, cmd_history, cmd_image_prune, cmd_images, cmd_import, cmd_inspect, cmd_load,
                          cmd_rmi, cmd_save, cmd_system_df, cmd_tag)
     from .run import cmd_create, cmd_run
+    from .volumes import cmd_volume
 
     return {"run": cmd_run, "images": cmd_images, "ps": cmd_ps, "rm": cmd_rm, "rmi": cmd_rmi,
             "bootstrap": cmd_bootstrap, "stop": cmd_stop, "logs": cmd_logs, "internal-cleanup": cmd_internal_cleanup,
             "exec": cmd_exec, "kill": cmd_kill, "wait": cmd_wait, "top": cmd_top, "inspect": cmd_inspect,
             "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart,
             "save": cmd_save, "load": cmd_load, "import": cmd_import, "tag": cmd_tag, "history": cmd_history,
-            "image prune": cmd_image_prune, "container prune": cmd_container_prune, "system df": cmd_system_df}
+            "image prune": cmd_image_prune, "container prune": cmd_container_prune, "system df": cmd_system_df,
+            "volume": cmd_volume}
 
 
 def main(argv: list[str] | None = None) -> int:

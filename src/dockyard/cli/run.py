@@ -90,12 +90,16 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
             ulimits.append((name, int(soft), int(hard or soft)))
         except ValueError:
             raise ConfigError(f"--ulimit {u!r}: expected NAME=SOFT[:HARD]") from None
-    binds = []
+    binds, named = [], []
     for v in a.volume:
         parts = v.split(":")
-        if len(parts) not in (2, 3) or not parts[0].startswith("/"):
-            raise ConfigError(f"-v {v!r}: only bind mounts HOST:CONTAINER[:ro] are built yet (named volumes: issue 3)")
-        binds.append((parts[0], parts[1], len(parts) == 3 and parts[2] == "ro"))
+        if len(parts) not in (2, 3) or not parts[1].startswith("/") or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            raise ConfigError(f"-v {v!r}: expected HOST_PATH:CONTAINER_PATH[:ro|rw] or VOLUME:CONTAINER_PATH[:ro|rw]")
+        ro = len(parts) == 3 and parts[2] == "ro"
+        if parts[0].startswith("/"):
+            binds.append((parts[0], parts[1], ro))
+        else:
+            named.append((parts[0], parts[1], ro))
     opts = RunOptions(args=a.args, entrypoint=a.entrypoint, env=env, ulimits=ulimits, workdir=a.workdir, user=a.user,
                       hostname=a.hostname, tty=a.tty, read_only=a.read_only, privileged=a.privileged,
                       cap_add=a.cap_add, cap_drop=a.cap_drop, seccomp=seccomp, no_new_privileges=nnp,
@@ -114,6 +118,15 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
             "restart_count": 0}
     images, containers = _stores()
     try:
+        if named:  # named volumes are made on first use, as `docker run -v name:/path` does
+            from .. import config
+            from ..engine.volumes import Volumes
+
+            vols = Volumes(config.storage_root())
+            for name, dest, ro in named:
+                vols.create(name)
+                opts.binds.append((vols.data(name), dest, ro))
+            meta["volumes"] = [n for n, _, _ in named]
         containers.pending_meta = meta
         if a.detach:
             from ..engine.run import create_detached, run_detached
