@@ -416,3 +416,20 @@ def test_named_volumes(env):
     assert set(dy(env, "volume", "prune").stdout.split()) >= {"Deleted:", "vol1", "made-on-use"}
     assert dy(env, "volume", "ls", "-q").stdout == ""
     assert dy(env, "run", "--rm", "-v", "bad/name:/x", "busybox", "true").returncode == 125
+
+
+def test_bootstrap_debian_with_debootstrap(env, tmp_path):
+    """A real Debian (minbase) from the host's Debian mirror, made here and run (~40 s)."""
+    from support import need_binary
+
+    need_binary("debootstrap")
+    other = {**env, "DOCKYARD_ROOT": str(tmp_path / "debian")}
+    p = dy(other, "bootstrap", "debian:bookworm")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("debian:bookworm sha256:")
+    p = dy(other, "run", "--rm", "debian:bookworm", "sh", "-c", "cat /etc/debian_version; command -v apt-get")
+    assert p.returncode == 0 and p.stdout.split("\n")[0].startswith("12.") and "apt-get" in p.stdout, p.stderr
+    assert dy(other, "run", "--rm", "debian", "true").returncode == 125  # no debian:latest was made
+    p = dy(other, "bootstrap", "debian:no-such-suite")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    assert [n for n in os.listdir(tmp_path / "debian") if n.startswith(".debootstrap-")] == []  # scratch removed

@@ -42,19 +42,22 @@ def cmd_rmi(argv: list[str]) -> int:
 
 def cmd_bootstrap(argv: list[str]) -> int:
     from ..errors import ConfigError
-    from ..image.base import make_busybox
+    from ..image.base import make_busybox, make_debian
 
     what = argv[0] if argv else ""
-    if what != "busybox":
-        raise ConfigError("bootstrap: only 'busybox' is built yet (debian via debootstrap: issue 3)")
-    images, containers = _stores()
-    try:
-        img = make_busybox(images)
-        print(f"busybox:latest {img.id}")
-    finally:
-        images.close()
-        containers.close()
-    return 0
+    name, _, suite = what.partition(":")
+    if name not in ("busybox", "debian"):
+        raise ConfigError("bootstrap: busybox, or debian[:SUITE] (debootstrap from a Debian mirror)")
+
+    def go(im, c):
+        if name == "busybox":
+            img = make_busybox(im)
+            print(f"busybox:latest {img.id}")
+        else:
+            img = make_debian(im, suite or "bookworm")
+            print(f"debian:{suite or 'bookworm'} {img.id}")
+        return 0
+    return _with(go)
 
 
 def cmd_save(argv: list[str]) -> int:

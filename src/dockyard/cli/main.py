@@ -43,8 +43,8 @@ commands:
   container prune                    remove all stopped containers
   system df                          disk use of images, containers, layers
   volume create [NAME] | ls | inspect NAME | rm [-f] NAME | prune
-  bootstrap busybox                  make the busybox base image on this machine, from Debian's
-                                     busybox-static (no registry needed); debian: not built yet
+  bootstrap busybox | debian[:SUITE] make a base image on this machine (no registry needed): busybox
+                                     from Debian's busybox-static; Debian with debootstrap
   runtime ...                        the OCI runtime (same as dockyard-runtime)
   version
 

@@ -3,6 +3,9 @@
 ``busybox``: one layer from Debian's busybox-static — the binary, a symlink per applet, a
 minimal /etc — built reproducibly (fixed mtimes and owners, sorted entries), so the same
 busybox package always gives the same image ID.
+
+``debian``: debootstrap (minbase variant) from a Debian mirror into a scratch directory of
+the store, apt's caches dropped as Docker's debian images do, then imported as one layer.
 """
 
 from __future__ import annotations
@@ -91,3 +94,59 @@ def make_busybox(store, tag: str = "busybox:latest", busybox: str = BUSYBOX):
     img = store.add(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(), config_bytes)
     store.tag(img.id, tag)
     return store.get(img.id)
+
+
+def _apt_mirror() -> str:
+    """The host's own Debian mirror (deb822 or one-line sources), else deb.debian.org."""
+    import glob
+
+    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        with open(path) as f:
+            for line in f:
+                if line.startswith("URIs:") and "security" not in line:
+                    return line.split()[1]
+    try:
+        with open("/etc/apt/sources.list") as f:
+            for line in f:
+                w = line.split()
+                if len(w) > 2 and w[0] == "deb" and "security" not in w[1]:
+                    return w[1]
+    except OSError:
+        pass
+    return "http://deb.debian.org/debian"
+
+
+def make_debian(store, suite: str = "bookworm", mirror: str | None = None):
+    """`dockyard bootstrap debian[:SUITE]`: a Debian image made with debootstrap here."""
+    import shutil
+
+    from .importer import import_tarball
+
+    exe = shutil.which("debootstrap")
+    if not exe:
+        raise DockyardError("bootstrap debian needs debootstrap (apt install debootstrap)")
+    mirror = mirror or os.environ.get("DOCKYARD_DEBIAN_MIRROR") or _apt_mirror()
+    scratch = tempfile.mkdtemp(prefix=".debootstrap-", dir=store.root)
+    rootfs = os.path.join(scratch, "rootfs")
+    try:
+        p = subprocess.run([exe, "--variant=minbase", suite, rootfs, mirror], capture_output=True, text=True)
+        if p.returncode != 0:
+            last = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["failed"]
+            raise DockyardError(f"debootstrap {suite} from {mirror}: {last[0]}")
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            d = os.path.join(rootfs, junk)
+            for name in os.listdir(d) if os.path.isdir(d) else ():
+                path = os.path.join(d, name)
+                if os.path.isfile(path) and not name.startswith("lock"):
+                    os.unlink(path)
+        layer = os.path.join(scratch, "layer.tar")
+        with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as t:
+            for name in sorted(os.listdir(rootfs)):
+                t.add(os.path.join(rootfs, name), arcname=name)
+        with open(layer, "rb") as f:
+            img = import_tarball(store, f, f"debian:{suite}",
+                                 run_config={"Env": [PATH_ENV], "Cmd": ["bash"]},
+                                 created_by=f"dockyard: debootstrap --variant=minbase {suite} {mirror}")
+        return img
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -26,8 +26,10 @@ def diff_id(store, digest) -> str:
     return str(h.digest())
 
 
-def import_tarball(store, src, ref: str | None = None, message: str = ""):
-    """Store the tarball read from ``src`` (a binary stream) as an image; tag it with ``ref``."""
+def import_tarball(store, src, ref: str | None = None, message: str = "", run_config: dict | None = None,
+                   created_by: str = "dockyard import"):
+    """Store the tarball read from ``src`` (a binary stream) as an image; tag it with ``ref``.
+    ``run_config`` is the image's run configuration (Cmd, Env...), empty as `docker import`."""
     head = src.peek(4)[:4] if hasattr(src, "peek") else b""
     with store.blobs.ingest() as w:
         size = 0
@@ -46,9 +48,9 @@ def import_tarball(store, src, ref: str | None = None, message: str = ""):
         image_spec.OCI_LAYER_ZSTD if head == b"\x28\xb5\x2f\xfd" else image_spec.OCI_LAYER
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
-    config = json.dumps({"architecture": arch, "os": "linux", "created": now, "config": {},
+    config = json.dumps({"architecture": arch, "os": "linux", "created": now, "config": run_config or {},
                          "rootfs": {"type": "layers", "diff_ids": [did]},
-                         "history": [{"created": now, "created_by": "dockyard import",
+                         "history": [{"created": now, "created_by": created_by,
                                       **({"comment": message} if message else {})}]},
                         sort_keys=True, separators=(",", ":")).encode()
     manifest = json.dumps({"schemaVersion": 2, "mediaType": image_spec.OCI_MANIFEST,
