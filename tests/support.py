@@ -71,3 +71,17 @@ def run_on_pty(argv: list[str], *, wait_for: bytes, answer: bytes, env=None, tim
     finally:
         os.close(master)
     return code, out
+
+
+def recv_with_fds(conn, maxfds: int = 4) -> tuple[bytes, list[int]]:
+    """One message and the fds passed with it (SCM_RIGHTS), as a console socket or a
+    seccomp listener receives them."""
+    import array
+    import socket
+
+    fds = array.array("i")
+    data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(maxfds * fds.itemsize))
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)

@@ -3,7 +3,6 @@ hooks in order, a terminal through --console-socket, update, list/ps/events."""
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import socket
@@ -156,15 +155,6 @@ def test_failing_create_hook_fails_create_and_cleans_up(rt, bundle):
     assert rt.ids() == []
 
 
-def _recv_fd(conn) -> int:
-    fds = array.array("i")
-    msg, anc, _, _ = conn.recvmsg(1024, socket.CMSG_LEN(fds.itemsize))
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: fds.itemsize])
-    return fds[0]
-
-
 def test_terminal_through_console_socket(rt, bundle, tmp_path):
     b = bundle("sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; stty size; sleep 0.3")
     b.process(terminal=True, consoleSize={"height": 33, "width": 101})
@@ -175,7 +165,9 @@ def test_terminal_through_console_socket(rt, bundle, tmp_path):
     c = cid(rt)
     rt.detach("create", "--bundle", b.path, "--console-socket", sock_path, c)
     conn, _ = srv.accept()
-    master = _recv_fd(conn)
+    from support import recv_with_fds
+
+    master = recv_with_fds(conn)[1][0]
     conn.close()
     srv.close()
     rt("start", c, check=True)

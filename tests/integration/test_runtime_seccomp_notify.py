@@ -3,7 +3,6 @@ with the container's state, and the agent decides the intercepted syscall's resu
 
 from __future__ import annotations
 
-import array
 import json
 import socket
 import threading
@@ -12,6 +11,7 @@ import pytest
 
 from dockyard._sys import seccomp as sc
 from runtime_fixtures import cid
+from support import recv_with_fds
 
 pytestmark = pytest.mark.root
 
@@ -26,11 +26,7 @@ def test_notify_listener_gets_fd_and_state_and_answers(rt, bundle, tmp_path):
 
     def agent():
         conn, _ = srv.accept()
-        fds = array.array("i")
-        msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_LEN(4 * fds.itemsize))
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        msg, fds = recv_with_fds(conn)
         got["state"] = json.loads(msg)
         fd = fds[0]
         n = sc.notify_receive(fd, timeout=20)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import socket
@@ -17,7 +16,7 @@ from dockyard._sys import seccomp as _sc
 from dockyard.errors import SeccompError
 from dockyard.runtime import seccomp
 
-from support import shared_reference  # noqa: E402
+from support import recv_with_fds, shared_reference  # noqa: E402
 
 DOCKER_PROFILE = Path(shared_reference("docker-default-seccomp.json"))
 
@@ -191,12 +190,8 @@ def test_send_listener_fd_sends_state_and_fd(tmp_path):
     def agent():
         conn, _ = server.accept()
         with conn:
-            fds = array.array("i")
-            data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(fds.itemsize))
-            for level, kind, payload in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-            got["msg"], got["fds"] = json.loads(data), list(fds)
+            data, fds = recv_with_fds(conn)
+            got["msg"], got["fds"] = json.loads(data), fds
 
     thread = threading.Thread(target=agent, daemon=True)
     thread.start()

@@ -26,3 +26,24 @@ def _with(fn):
     finally:
         images.close()
         containers.close()
+
+
+def option(argv: list[str], names: tuple[str, ...], default=None, convert=str):
+    """One option that takes a value (``-t 5``), and the other arguments: (value, rest).
+    The simple verbs take at most one such option; `run`'s many go through argparse."""
+    from ..errors import ConfigError
+
+    value, rest, i = default, [], 0
+    while i < len(argv):
+        if argv[i] in names:
+            if i + 1 >= len(argv):
+                raise ConfigError(f"option {argv[i]} needs a value")
+            try:
+                value = convert(argv[i + 1])
+            except ValueError:
+                raise ConfigError(f"option {argv[i]}: invalid value {argv[i + 1]!r}") from None
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    return value, rest

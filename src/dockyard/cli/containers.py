@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import _stores, _with
+from .common import _with, option
 
 
 def _ps_fields(r, containers) -> dict:
@@ -110,37 +110,26 @@ def cmd_rm(argv: list[str]) -> int:
     from ..engine.lifecycle import remove
 
     force = "-f" in argv or "--force" in argv
-    images, containers = _stores()
-    try:
+
+    def go(im, c):
         for ref in [x for x in argv if not x.startswith("-")]:
-            remove(containers, containers.get(ref), force=force)
+            remove(c, c.get(ref), force=force)
             print(ref)
-    finally:
-        images.close()
-        containers.close()
-    return 0
+        return 0
+    return _with(go)
 
 
 def cmd_stop(argv: list[str]) -> int:
     from ..engine.lifecycle import stop
 
-    timeout, refs, i = None, [], 0
-    while i < len(argv):
-        if argv[i] in ("-t", "--time", "--timeout"):
-            i += 1
-            timeout = float(argv[i])
-        else:
-            refs.append(argv[i])
-        i += 1
-    images, containers = _stores()
-    try:
+    timeout, refs = option(argv, ("-t", "--time", "--timeout"), convert=float)
+
+    def go(im, c):
         for ref in refs:
-            stop(containers, containers.get(ref), timeout)
+            stop(c, c.get(ref), timeout)
             print(ref)
-    finally:
-        images.close()
-        containers.close()
-    return 0
+        return 0
+    return _with(go)
 
 
 def cmd_logs(argv: list[str]) -> int:
@@ -166,13 +155,7 @@ def cmd_logs(argv: list[str]) -> int:
         i += 1
     if len(refs) != 1:
         raise ConfigError("logs: exactly one container")
-    images, containers = _stores()
-    try:
-        logs(containers, containers.get(refs[0]), follow=follow, tail=tail, timestamps=timestamps)
-    finally:
-        images.close()
-        containers.close()
-    return 0
+    return _with(lambda im, c: logs(c, c.get(refs[0]), follow=follow, tail=tail, timestamps=timestamps) or 0)
 
 
 def cmd_exec(argv: list[str]) -> int:
@@ -207,14 +190,7 @@ def cmd_exec(argv: list[str]) -> int:
 def cmd_kill(argv: list[str]) -> int:
     from ..engine.lifecycle import kill
 
-    sig, refs, i = "KILL", [], 0
-    while i < len(argv):
-        if argv[i] in ("-s", "--signal"):
-            i += 1
-            sig = argv[i]
-        else:
-            refs.append(argv[i])
-        i += 1
+    sig, refs = option(argv, ("-s", "--signal"), default="KILL")
 
     def go(im, c):
         for ref in refs:
@@ -263,14 +239,7 @@ def cmd_restart(argv: list[str]) -> int:
     from ..engine.lifecycle import stop
     from ..engine.run import start
 
-    timeout, refs, i = None, [], 0
-    while i < len(argv):
-        if argv[i] in ("-t", "--time"):
-            i += 1
-            timeout = float(argv[i])
-        else:
-            refs.append(argv[i])
-        i += 1
+    timeout, refs = option(argv, ("-t", "--time", "--timeout"), convert=float)
 
     def go(im, c):
         for ref in refs:
@@ -295,13 +264,7 @@ def cmd_container_prune(argv: list[str]) -> int:
 
 
 def cmd_internal_cleanup(argv: list[str]) -> int:
-    """conmon's exit command for `run -d --rm` (not for people)."""
+    """conmon's exit command for `run -d --rm` and restart policies (not for people)."""
     from ..engine.lifecycle import cleanup_after_exit
 
-    images, containers = _stores()
-    try:
-        cleanup_after_exit(images, containers, argv[0])
-    finally:
-        images.close()
-        containers.close()
-    return 0
+    return _with(lambda im, c: cleanup_after_exit(im, c, argv[0]) or 0)

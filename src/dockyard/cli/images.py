@@ -6,38 +6,31 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import _stores, _with
+from .common import _with, option
 
 
 def cmd_images(argv: list[str]) -> int:
     from ..oci import reference
 
-    images, containers = _stores()
-    try:
+    def go(im, c):
         print(f"{'REPOSITORY':<40} {'TAG':<12} {'IMAGE ID':<14} {'CREATED':<22} SIZE")
-        for img in images.list():
-            names = [reference.parse(t) for t in img.tags] or [None]
-            for r in names:
+        for img in im.list():
+            for r in [reference.parse(t) for t in img.tags] or [None]:
                 repo = r.familiar().rsplit(":", 1)[0] if r else "<none>"
                 tag = r.tag if r else "<none>"
                 print(f"{repo:<40} {tag:<12} {img.short_id:<14} {img.created:<22} {img.size / 1e6:.1f}MB")
-    finally:
-        images.close()
-        containers.close()
-    return 0
+        return 0
+    return _with(go)
 
 
 def cmd_rmi(argv: list[str]) -> int:
-    images, containers = _stores()
-    try:
+    def go(im, c):
         for ref in [x for x in argv if not x.startswith("-")]:
-            for line in images.remove(ref, force="-f" in argv):
+            for line in im.remove(ref, force="-f" in argv):
                 print(line)
-        images.gc()
-    finally:
-        images.close()
-        containers.close()
-    return 0
+        im.gc()
+        return 0
+    return _with(go)
 
 
 def cmd_bootstrap(argv: list[str]) -> int:
@@ -64,14 +57,7 @@ def cmd_save(argv: list[str]) -> int:
     from ..errors import ConfigError
     from ..image.archive import save
 
-    out, refs, i = None, [], 0
-    while i < len(argv):
-        if argv[i] in ("-o", "--output"):
-            i += 1
-            out = argv[i]
-        else:
-            refs.append(argv[i])
-        i += 1
+    out, refs = option(argv, ("-o", "--output"))
     if not refs:
         raise ConfigError("save: name at least one image")
     if out is None and sys.stdout.isatty():
@@ -111,14 +97,7 @@ def cmd_import(argv: list[str]) -> int:
     from ..errors import ConfigError
     from ..image.importer import import_tarball
 
-    message, rest, i = "", [], 0
-    while i < len(argv):
-        if argv[i] in ("-m", "--message"):
-            i += 1
-            message = argv[i]
-        else:
-            rest.append(argv[i])
-        i += 1
+    message, rest = option(argv, ("-m", "--message"), default="")
     if not rest or len(rest) > 2:
         raise ConfigError("import: FILE|- [REPOSITORY[:TAG]]")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from .common import _size, _stores
+from .common import _size, _with
 
 
 def _run_args(argv: list[str]):
@@ -116,8 +116,7 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
     meta = {"labels": dict(x.partition("=")[::2] for x in a.label), "stop_signal": a.stop_signal,
             "stop_timeout": a.stop_timeout, "restart": policy, "max_retries": int(retries) if retries else 0,
             "restart_count": 0}
-    images, containers = _stores()
-    try:
+    def go(images, containers):
         if named:  # named volumes are made on first use, as `docker run -v name:/path` does
             from .. import config
             from ..engine.volumes import Volumes
@@ -135,9 +134,7 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
             print(make(images, containers, a.image, opts, name=a.name, rm=a.rm))
             return 0
         return run_foreground(images, containers, a.image, opts, name=a.name, rm=a.rm)
-    finally:
-        images.close()
-        containers.close()
+    return _with(go)
 
 
 def cmd_create(argv: list[str]) -> int:

@@ -139,6 +139,11 @@ def not_applied(cfg: dict) -> list[str]:
     return [f"{sect}.{key}" for sect, key in NOT_APPLIED if (cfg.get(sect) or {}).get(key)]
 
 
+def seccomp_wanted(seccomp_spec: dict | None) -> bool:
+    """runc reads a seccomp object with neither defaultAction nor syscalls as "no seccomp"."""
+    return bool(seccomp_spec) and bool(seccomp_spec.get("defaultAction") or seccomp_spec.get("syscalls"))
+
+
 def rootfs_path(cfg: dict, bundle: str) -> str:
     return os.path.normpath(os.path.join(bundle, cfg["root"]["path"]))
 

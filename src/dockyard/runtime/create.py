@@ -51,9 +51,7 @@ def load_seccomp(cfg: dict):
     """The container's seccomp filter, ready to load (None without one): compiled and
     validated now, before anything exists, and cached across starts (seccomp_cache.py)."""
     spec = (cfg.get("linux") or {}).get("seccomp")
-    # runc reads an object with neither defaultAction nor syscalls as "no seccomp"
-    # (seccomp.wanted; checked here to keep the seccomp modules off the path without one).
-    if not spec or not (spec.get("defaultAction") or spec.get("syscalls")):
+    if not runtime_spec.seccomp_wanted(spec):  # the seccomp modules stay off the path without one
         return None
     from .seccomp_cache import compile_cached
 

@@ -263,7 +263,9 @@ class Filter:
 
 def wanted(seccomp_spec: dict | None) -> bool:
     """runc reads a seccomp object with neither defaultAction nor syscalls as "no seccomp"."""
-    return bool(seccomp_spec) and bool(seccomp_spec.get("defaultAction") or seccomp_spec.get("syscalls"))
+    from ..oci.runtime_spec import seccomp_wanted
+
+    return seccomp_wanted(seccomp_spec)
 
 
 def compile(seccomp_spec: dict) -> Filter:  # noqa: A001 - the name the runtime calls
