@@ -257,6 +257,43 @@ def _killed_run(env, signal, time):
     assert "busybox" in dy(env, "images").stdout
 
 
+def test_cli_killed_during_rm_leaves_a_readable_store(env):
+    """`rm -f` killed at several moments (stopping, runtime delete, unmount, row removal):
+    the store stays readable and a second `rm -f` finishes the job."""
+    import signal
+    import time
+
+    _subreaper(True)
+    try:
+        for i, delay in enumerate((0.02, 0.08, 0.2, 0.4)):
+            name = f"rmkill{i}"
+            assert dy(env, "run", "-d", "--name", name, "busybox", "sleep", "60").returncode == 0
+            p = subprocess.Popen([DOCKYARD, "rm", "-f", name], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            ps = dy(env, "ps", "-a", "--format", "{{.Names}} {{.Status}}")
+            assert ps.returncode == 0, ps.stderr
+            assert dy(env, "images").returncode == 0
+            if name in ps.stdout.split():
+                p2 = dy(env, "rm", "-f", name)
+                assert p2.returncode == 0, p2.stderr
+            assert name not in dy(env, "ps", "-a").stdout
+    finally:
+        time.sleep(0.2)
+        _reap()
+        _subreaper(False)
+
+
+def test_init_runs_docker_init_as_pid_1(env):
+    p = dy(env, "run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; exit 5")
+    assert p.returncode == 5, p.stderr
+    assert p.stdout.split()[:3] == ["/sbin/docker-init", "--", "sh"]
+    # the workload is checked, not the init: a missing command is still 127
+    assert dy(env, "run", "--rm", "--init", "busybox", "no-such-command").returncode == 127
+
+
 def test_cli_killed_during_load_leaves_a_consistent_store(env, tmp_path):
     import signal
     import time

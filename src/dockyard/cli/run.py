@@ -27,6 +27,7 @@ def _run_args(argv: list[str]):
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("--read-only", action="store_true")
+    p.add_argument("--init", action="store_true")
     p.add_argument("--privileged", action="store_true")
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
@@ -104,7 +105,7 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
                       hostname=a.hostname, tty=a.tty, read_only=a.read_only, privileged=a.privileged,
                       cap_add=a.cap_add, cap_drop=a.cap_drop, seccomp=seccomp, no_new_privileges=nnp,
                       memory=_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
-                      tmpfs=a.tmpfs, binds=binds)
+                      tmpfs=a.tmpfs, binds=binds, init=a.init)
     policy, _, retries = a.restart.partition(":")
     if policy not in ("no", "always", "unless-stopped", "on-failure") or (retries and (
             policy != "on-failure" or not retries.isdigit())):

@@ -73,7 +73,7 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
         from . import etc_files
 
         spec["mounts"] += etc_files.write(d, spec["hostname"])
-        _check_executable(merged, spec["process"]["args"][0], spec["process"]["env"])
+        _check_executable(merged, argv[0], spec["process"]["env"])  # the workload, not --init
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(spec, f)
     except BaseException:

@@ -12,6 +12,8 @@ The rules are Docker's, so an image behaves here as it does there:
   default seccomp allowlist for the resulting capabilities, masked and read-only paths,
   ``no-new-privileges`` on request; ``--privileged`` drops the filter, the masks and the
   capability limits, and says so loudly elsewhere;
+- ``--init``: the host's static tini at /sbin/docker-init as PID 1, forwarding signals and
+  reaping orphans, as Docker's docker-init (tini) does;
 - resources: ``--memory``, ``--cpus`` (as quota per 100 ms period), ``--pids-limit``,
   ``--ulimit`` (never above what the caller may set — the runtime refuses that anyway).
 """
@@ -24,6 +26,11 @@ from ..errors import ConfigError
 from ..oci.runtime_spec import OCI_VERSION
 from ..runtime.caps import NAMES as ALL_CAPS
 
+# --init: a static init from the host, bind-mounted where Docker puts its own (docker-init is
+# tini too). Static, because the image may have no libc at all.
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/libexec/docker/docker-init", "/usr/bin/docker-init",
+                 "/usr/libexec/podman/catatonit")
+INIT_PATH = "/sbin/docker-init"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CPU_PERIOD = 100_000
 
@@ -51,6 +58,7 @@ class RunOptions:
         self.ulimits: list[tuple[str, int, int]] = kw.pop("ulimits", [])
         self.tmpfs: list[str] = kw.pop("tmpfs", [])
         self.binds: list[tuple[str, str, bool]] = kw.pop("binds", [])  # (host, container, read-only)
+        self.init: bool = kw.pop("init", False)
         if kw:
             raise TypeError(f"unknown run options: {', '.join(sorted(kw))}")
 
@@ -139,6 +147,14 @@ def _read_db(rootfs: str | None, rel: str) -> list[list[str]]:
         os.close(rfd)
 
 
+def init_binary() -> str:
+    """The host's static init for --init (Debian: apt install tini)."""
+    for path in INIT_BINARIES:
+        if os.access(path, os.X_OK):
+            return path
+    raise ConfigError("--init needs a static init on the host: apt install tini (for /usr/bin/tini-static)")
+
+
 def capabilities(o: RunOptions) -> list[str]:
     from ..runtime.profiles import defaults
 
@@ -167,7 +183,7 @@ def container_spec(image_cfg: dict, o: RunOptions, *, rootfs: str, cid: str) -> 
     process = {
         "terminal": o.tty,
         "user": {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})},
-        "args": command(image_cfg, o),
+        "args": ([INIT_PATH, "--"] if o.init else []) + command(image_cfg, o),
         "env": environment(image_cfg, o, hostname, home),
         "cwd": o.workdir or image_cfg.get("WorkingDir") or "/",
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
@@ -194,6 +210,8 @@ def container_spec(image_cfg: dict, o: RunOptions, *, rootfs: str, cid: str) -> 
     for host, dest, ro in o.binds:
         mounts.append({"destination": dest, "type": "bind", "source": host,
                        "options": ["rbind", "rprivate", "ro" if ro else "rw"]})
+    if o.init:
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro", "nosuid", "nodev"]})
     resources: dict = {"devices": [{"allow": False, "access": "rwm"}]}
     if o.memory:
         # Docker: without --memory-swap the container may also swap as much as --memory
