@@ -6,46 +6,47 @@ from __future__ import annotations
 from .common import _size, _with
 
 
-def _run_args(argv: list[str]):
-    import argparse
+# Docker's spellings -> (attribute, kind, default); cli/flags.py parses them as Docker does.
+_RUN_FLAGS = {}
+for _names, _spec in (
+        (("--rm",), ("rm", "bool", False)), (("--name",), ("name", "value", None)),
+        (("-e", "--env"), ("env", "list", None)), (("-w", "--workdir"), ("workdir", "value", None)),
+        (("-u", "--user"), ("user", "value", None)), (("--entrypoint",), ("entrypoint", "value", None)),
+        (("-h", "--hostname"), ("hostname", "value", None)), (("-t", "--tty"), ("tty", "bool", False)),
+        (("-i", "--interactive"), ("interactive", "bool", False)), (("-d", "--detach"), ("detach", "bool", False)),
+        (("--read-only",), ("read_only", "bool", False)), (("--init",), ("init", "bool", False)),
+        (("--privileged",), ("privileged", "bool", False)), (("--cap-add",), ("cap_add", "list", None)),
+        (("--cap-drop",), ("cap_drop", "list", None)), (("--security-opt",), ("security_opt", "list", None)),
+        (("-m", "--memory"), ("memory", "value", None)), (("--cpus",), ("cpus", "value", None)),
+        (("--pids-limit",), ("pids_limit", "value", None)), (("--tmpfs",), ("tmpfs", "list", None)),
+        (("--env-file",), ("env_file", "list", None)), (("--ulimit",), ("ulimit", "list", None)),
+        (("-l", "--label"), ("label", "list", None)), (("--stop-signal",), ("stop_signal", "value", None)),
+        (("--stop-timeout",), ("stop_timeout", "value", None)), (("--restart",), ("restart", "value", "no")),
+        (("-v", "--volume"), ("volume", "list", None))):
+    for _n in _names:
+        _RUN_FLAGS[_n] = _spec
 
+
+def _number(a, name: str, convert):
     from ..errors import ConfigError
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):  # one line, exit 125, like docker's flag errors
-            raise ConfigError(f"run: {message}")
+    value = getattr(a, name)
+    if value is None:
+        return None
+    try:
+        return convert(value)
+    except ValueError:
+        raise ConfigError(f"run: invalid argument {value!r} for --{name.replace('_', '-')}") from None
 
-    p = Parser(prog="dockyard run", add_help=False)
-    p.add_argument("--rm", action="store_true")
-    p.add_argument("--name")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("-w", "--workdir")
-    p.add_argument("-u", "--user")
-    p.add_argument("--entrypoint")
-    p.add_argument("--hostname", "-h")
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-d", "--detach", action="store_true")
-    p.add_argument("--read-only", action="store_true")
-    p.add_argument("--init", action="store_true")
-    p.add_argument("--privileged", action="store_true")
-    p.add_argument("--cap-add", action="append", default=[])
-    p.add_argument("--cap-drop", action="append", default=[])
-    p.add_argument("--security-opt", action="append", default=[])
-    p.add_argument("--memory", "-m")
-    p.add_argument("--cpus", type=float)
-    p.add_argument("--pids-limit", type=int)
-    p.add_argument("--tmpfs", action="append", default=[])
-    p.add_argument("--env-file", action="append", default=[])
-    p.add_argument("--ulimit", action="append", default=[])
-    p.add_argument("--label", "-l", action="append", default=[])
-    p.add_argument("--stop-signal")
-    p.add_argument("--stop-timeout", type=float)
-    p.add_argument("--restart", default="no")  # no | always | unless-stopped | on-failure[:N]
-    p.add_argument("-v", "--volume", action="append", default=[])
-    p.add_argument("image")
-    p.add_argument("args", nargs=argparse.REMAINDER)
-    return p.parse_args(argv)
+
+def _run_args(argv: list[str]):
+    from .flags import parse
+
+    a = parse("run", _RUN_FLAGS, argv)
+    a.image, a.args = a.positionals[0], a.rest
+    a.cpus, a.pids_limit = _number(a, "cpus", float), _number(a, "pids_limit", int)
+    a.stop_timeout = _number(a, "stop_timeout", float)
+    return a
 
 
 def cmd_run(argv: list[str], create_only: bool = False) -> int:

@@ -26,6 +26,10 @@ _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "noble", "qu
 _NOUN = ("anchor", "buoy", "crane", "dock", "ferry", "harbor", "keel", "mast", "pier", "quay", "rudder", "sail")
 
 
+def _pick(words: tuple[str, ...]) -> str:
+    return words[os.urandom(1)[0] % len(words)]  # 256 % 12 skews a little: names, not keys
+
+
 class Record:
     __slots__ = ("id", "name", "image", "command", "created", "state", "exit_code", "auto_remove")
 
@@ -92,13 +96,11 @@ class ContainerStore:
         return meta
 
     def new(self, image: str, command: list[str], name: str | None, auto_remove: bool) -> Record:
-        import secrets
-
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()  # as secrets.token_hex, without importing it (~1.5 ms per run)
         if name is not None and (not name or name[0] in "._-" or not all(c.isalnum() or c in "_.-" for c in name)):
             raise ConfigError(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
         for attempt in range(20):
-            n = name or f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}{'' if attempt < 5 else attempt}"
+            n = name or f"{_pick(_ADJ)}_{_pick(_NOUN)}{'' if attempt < 5 else attempt}"
             try:
                 self.db.execute("INSERT INTO containers VALUES (?, ?, ?, ?, ?, 'created', NULL, ?)",
                                 (cid, n, image, " ".join(command),

@@ -17,10 +17,16 @@ first), upperdir/workdir = the container's own, so writes never touch the shared
 from __future__ import annotations
 
 import os
-import shutil
 
 from .._sys import libc
 from ..errors import DockyardError
+
+
+def _rmtree(path: str) -> None:
+    import shutil  # imported when needed: `run --rm` reaches this once, at its very end
+
+    shutil.rmtree(path, ignore_errors=True)
+
 
 # overlayfs parses lowerdir from one mount option, and the kernel caps mount data at a page.
 _MOUNT_DATA_MAX = 4096
@@ -76,9 +82,9 @@ class Snapshots:
             except OSError:
                 if not self.has(key):  # not a lost race: a real failure
                     raise
-                shutil.rmtree(tmp, ignore_errors=True)  # someone else committed it first
+                _rmtree(tmp)  # someone else committed it first
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _rmtree(tmp)
             raise
         return os.path.join(final, "fs")
 
@@ -114,7 +120,7 @@ class Snapshots:
         if os.path.ismount(merged):
             libc.umount2(merged, libc.MNT_DETACH)
         if remove:
-            shutil.rmtree(dest, ignore_errors=True)
+            _rmtree(dest)
 
     def remove(self, key: str) -> None:
         """Delete one snapshot (the caller knows nothing is built on it)."""
@@ -123,13 +129,13 @@ class Snapshots:
             return
         doomed = os.path.join(self.dir, f".tmp-rm-{os.getpid()}-{os.path.basename(final)}")
         os.rename(final, doomed)  # atomic: the key disappears at once, the tree goes after
-        shutil.rmtree(doomed, ignore_errors=True)
+        _rmtree(doomed)
 
     def gc_temp(self) -> int:
         """Remove leftovers of interrupted commits/removals; returns how many."""
         n = 0
         for name in os.listdir(self.dir):
             if name.startswith(".tmp-"):
-                shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
+                _rmtree(os.path.join(self.dir, name))
                 n += 1
         return n
