@@ -184,11 +184,11 @@ class ImageStore:
     # -- unpacking --------------------------------------------------------------------------
     def unpack(self, img: Image) -> str:
         """Unpack every layer not yet unpacked; returns the top snapshot's key (the chain)."""
-        from .layer import apply_layer
-
         parent = None
         for layer, diff_id, chain in zip(img.manifest.layers, img.config.diff_ids, img.chain(), strict=True):
             def fill(fs, layer=layer, diff_id=diff_id):
+                from .layer import apply_layer  # tarfile & co. only when a layer is unpacked
+
                 with self.blobs.open(layer.digest) as f:
                     apply_layer(f, fs, diff_id=diff_id)
             self.snapshots.commit(str(chain), parent, fill)

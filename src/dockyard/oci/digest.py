@@ -12,8 +12,6 @@ parsing. Pure: no file access, and no ``re`` (it costs milliseconds to import on
 
 from __future__ import annotations
 
-import hashlib
-
 from dockyard.errors import StoreError
 
 # algorithm -> length of its lowercase-hex encoding
@@ -73,6 +71,8 @@ class Digest(str):
 
 def digest_bytes(data: bytes, algorithm: str = "sha256") -> Digest:
     _check_algorithm(algorithm)
+    import hashlib  # OpenSSL's _hashlib costs 2-3 ms to load: only when something is hashed
+
     return Digest.from_parts(algorithm, hashlib.new(algorithm, data).hexdigest())
 
 
@@ -86,6 +86,8 @@ class Hasher:
         _check_algorithm(algorithm)
         self.algorithm = algorithm
         self.size = 0  # bytes fed so far: callers verify a size alongside the digest
+        import hashlib
+
         self._hash = hashlib.new(algorithm)
 
     def update(self, data: bytes) -> None:
