@@ -7,7 +7,7 @@ import sys
 
 NOT_YET = {
     "attach": 3, "cp": 3,
-    "stats": 6, "update": 6, "pull": 4, "push": 4, "login": 4, "build": 5, "network": 6, "compare": 8, "vm": 7,
+    "stats": 6, "update": 6, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
 USAGE = """usage: dockyard COMMAND [ARGS...]
@@ -43,6 +43,11 @@ commands:
   container prune                    remove all stopped containers
   system df                          disk use of images, containers, layers
   volume create [NAME] | ls | inspect NAME | rm [-f] NAME | prune
+  pull [-q] [--platform OS/ARCH[/VARIANT]] [--insecure] NAME[:TAG|@DIGEST]   from a registry
+  push [-q] [--insecure] NAME[:TAG]  to a registry
+  login [-u USER] [-p PASS | --password-stdin] [SERVER]   (checked, then kept in ~/.docker/config.json)
+  logout [SERVER]
+  manifest inspect [--insecure] NAME  the manifest or index a registry serves
   bootstrap busybox | debian[:SUITE] make a base image on this machine (no registry needed): busybox
                                      from Debian's busybox-static; Debian with debootstrap
   runtime ...                        the OCI runtime (same as dockyard-runtime)
@@ -58,6 +63,7 @@ def _commands() -> dict:
                              cmd_rename, cmd_restart, cmd_rm, cmd_start, cmd_stop, cmd_top, cmd_wait)
     from .images import (cmd_bootstrap, cmd_history, cmd_image_prune, cmd_images, cmd_import, cmd_inspect, cmd_load,
                          cmd_rmi, cmd_save, cmd_system_df, cmd_tag)
+    from .registry import cmd_login, cmd_logout, cmd_manifest, cmd_pull, cmd_push
     from .run import cmd_create, cmd_run
     from .volumes import cmd_volume
 
@@ -67,7 +73,8 @@ def _commands() -> dict:
             "rename": cmd_rename, "create": cmd_create, "start": cmd_start, "restart": cmd_restart,
             "save": cmd_save, "load": cmd_load, "import": cmd_import, "tag": cmd_tag, "history": cmd_history,
             "image prune": cmd_image_prune, "container prune": cmd_container_prune, "system df": cmd_system_df,
-            "volume": cmd_volume}
+            "volume": cmd_volume, "pull": cmd_pull, "push": cmd_push, "login": cmd_login, "logout": cmd_logout,
+            "manifest": cmd_manifest}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,153 @@
+"""`pull`: a manifest (through an index for this platform), its config and layers, into the store.
+
+Order, so the store is consistent at every instant: layers and config are written as blobs
+(each verified by digest as it streams, renamed into blobs/ only when it matches), then
+``ImageStore.add`` registers the image in one transaction, then the tag — a failure before
+that leaves at most unreferenced blobs (``gc`` collects them) or a resumable partial download
+in ingest/, never an image row naming a missing blob.
+
+Layers download in parallel (3 threads, as Docker), skip blobs already present, resume from
+the bytes already received with ``Range`` after a connection is cut (the registry may ignore
+the range: then it starts over), and retry connection errors with doubling backoff.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import StoreError
+from ..oci import image_spec, reference
+from . import credentials
+from .client import Session
+from .config import RegistriesConfig
+from .errors import RegistryError
+from .platform import Platform, host, select
+from .progress import Progress
+from .sources import BlobSources
+
+JOBS = 3
+ATTEMPTS = 5
+
+
+class PullResult:
+    __slots__ = ("digest", "image", "reference")
+
+    def __init__(self, image, digest, ref) -> None:
+        self.image, self.digest, self.reference = image, digest, ref
+
+
+class _Cut(Exception):
+    """The body ended before the announced size: the connection was cut."""
+
+
+def _sessions(ref, config, insecure):
+    creds = credentials.get(ref.registry)
+    for endpoint in config.endpoints(ref.registry):
+        yield Session(endpoint, config, insecure=insecure, credentials=creds)
+
+
+def fetch_manifest(ref, config: RegistriesConfig, insecure: bool = False):
+    """(repository, bytes, media type, digest) for a reference: mirrors first, then the
+    registry. A mirror that fails or lacks the image is skipped; the registry's answer is final."""
+    last = None
+    sessions = list(_sessions(ref, config, insecure))
+    for i, s in enumerate(sessions):
+        repo = s.repository(ref.path)
+        try:
+            data, mt, digest = repo.get_manifest(str(ref.digest) if ref.digest else ref.tag)
+            return repo, data, mt, digest
+        except RegistryError as e:
+            last = e
+            if i == len(sessions) - 1:
+                raise
+    raise last  # unreachable: the registry itself is always the last endpoint
+
+
+def resolve_manifest(repo, data: bytes, media_type: str, want: Platform):
+    """An index is resolved to the manifest for ``want``; returns (manifest bytes, Manifest)."""
+    doc = image_spec.parse(data, media_type)
+    if isinstance(doc, image_spec.Index):
+        entry = select(doc.manifests, want)
+        data, media_type, _ = repo.get_manifest(str(entry.digest))
+        doc = image_spec.parse(data, media_type)
+        if not isinstance(doc, image_spec.Manifest):
+            raise RegistryError(f"index entry {entry.digest} is not an image manifest")
+    return data, doc
+
+
+def fetch_blob(repo, blobs, desc, progress: Progress) -> None:
+    """One layer into the blob store, verified; resumed across cuts and across runs."""
+    key = desc.digest.encoded
+    if blobs.has(desc.digest):
+        progress.status(key, "Already exists")
+        return
+    progress.status(key, "Downloading", desc.size)
+    attempt = 0
+    while True:
+        try:
+            with blobs.ingest(desc.digest, desc.size, ref=f"pull-{desc.digest.algorithm}-{key}") as w:
+                r = repo.open_blob(desc.digest, w.offset)
+                if r.status == 206 and not (r.header("Content-Range") or "").startswith(f"bytes {w.offset}-"):
+                    r.close()  # a range we did not ask for: start over
+                    w.reset()
+                    r = repo.open_blob(desc.digest, 0)
+                if r.status == 200 and w.offset:
+                    w.reset()  # the registry ignored Range
+                progress.set_done(key, w.offset)
+                for chunk in r.stream():
+                    w.write(chunk)
+                    progress.advance(key, len(chunk))
+                if w.offset < desc.size:
+                    raise _Cut(f"connection closed after {w.offset} of {desc.size} bytes")
+            progress.status(key, "Pull complete")
+            return
+        except StoreError as e:
+            if e.code != "ingest-busy":
+                raise  # DigestMismatch: the writer removed what it had; nothing stored
+            if blobs.has(desc.digest):  # another process was pulling it and finished
+                progress.status(key, "Already exists")
+                return
+            time.sleep(0.2)
+        except (_Cut, OSError, http.client.HTTPException, RegistryError) as e:
+            if isinstance(e, RegistryError) and e.status is not None and e.status < 500 and e.status != 429:
+                raise
+            attempt += 1
+            if attempt >= ATTEMPTS:
+                raise RegistryError(f"blob {desc.digest}: download failed after {attempt} attempts ({e})") from None
+            progress.status(key, f"Retrying ({e})")
+            time.sleep(0.5 * 2 ** (attempt - 1))
+
+
+def pull(store, text: str, *, platform: Platform | None = None, insecure: bool = False,
+         config: RegistriesConfig | None = None, progress: Progress | None = None,
+         unpack: bool = True) -> PullResult:
+    ref = reference.parse(text)
+    config = config or RegistriesConfig.load()
+    progress = progress or Progress("quiet")
+    want = platform or host()
+    repo, data, media_type, top_digest = fetch_manifest(ref, config, insecure)
+    progress.line(f"{ref.tag or ref.digest}: Pulling from {ref.path if ref.registry != 'docker.io' else ref.path.removeprefix('library/')}")
+    manifest_bytes, manifest = resolve_manifest(repo, data, media_type, want)
+    config_bytes = repo.read_blob(manifest.config.digest)
+    cfg = image_spec.ImageConfig(config_bytes)
+    if len(cfg.diff_ids) != len(manifest.layers):
+        raise RegistryError(f"image config lists {len(cfg.diff_ids)} layers, the manifest {len(manifest.layers)}")
+    with ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="pull") as pool:
+        futures = [pool.submit(fetch_blob, repo, store.blobs, d, progress) for d in manifest.layers]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    img = store.add(manifest_bytes, config_bytes)
+    if ref.tag and not ref.digest:
+        store.tag(img.id, str(ref))
+    sources = BlobSources(store.root)
+    try:
+        sources.add([*(x.digest for x in manifest.layers), manifest.config.digest], ref.registry, ref.path)
+    finally:
+        sources.close()
+    if unpack:
+        store.unpack(img)
+    progress.line(f"Digest: {top_digest}")
+    return PullResult(store.get(img.id), top_digest, ref)

@@ -1,0 +1,143 @@
+"""A real registry for the tests: Debian's `docker-registry` (distribution 2.8) on 127.0.0.1.
+
+Each server gets a random free port, its own storage directory and config under a temp dir,
+and is stopped (and its files removed with the temp dir) when the test ends. Three shapes:
+
+    plain   HTTP, no auth
+    tls     HTTPS with a certificate for 127.0.0.1 signed by a CA generated with openssl;
+            the CA is installed in a private certs.d root ($DOCKYARD_CERTS_D)
+    auth    plain HTTP with htpasswd (bcrypt) Basic auth: user "tester", password "s3cret"
+
+A server that fails to come up fails the test with its log.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from support import need_binary
+
+USER, PASSWORD = "tester", "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    def __init__(self, base, *, tls: bool = False, htpasswd: bool = False) -> None:
+        self.base = base
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.tls, self.htpasswd = tls, htpasswd
+        self.storage = base / "storage"
+        self.storage.mkdir()
+        self.certs_d = base / "certs.d"  # what $DOCKYARD_CERTS_D points at for TLS tests
+        self.log_path = base / "registry.log"
+        self.proc = None
+
+    def _config(self) -> dict:
+        http = {"addr": self.host, "headers": {"X-Content-Type-Options": ["nosniff"]}}
+        cfg = {"version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": True}},
+               "storage": {"filesystem": {"rootdirectory": str(self.storage)}, "delete": {"enabled": True}},
+               "http": http}
+        if self.tls:
+            cert, key = self._make_certs()
+            http["tls"] = {"certificate": cert, "key": key}
+        if self.htpasswd:
+            htpasswd = need_binary("htpasswd")
+            line = subprocess.run([htpasswd, "-Bbn", USER, PASSWORD], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+            (self.base / "htpasswd").write_text(line + "\n")
+            cfg["auth"] = {"htpasswd": {"realm": "dockyard-test", "path": str(self.base / "htpasswd")}}
+        return cfg
+
+    def _make_certs(self) -> tuple[str, str]:
+        openssl = need_binary("openssl")
+        d = self.base
+        run = lambda *a: subprocess.run([openssl, *a], capture_output=True, check=True)
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dockyard test CA",
+            "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", str(d / "server.key"), "-out", str(d / "server.csr"))
+        (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        run("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", str(d / "ext.cnf"), "-out", str(d / "server.crt"))
+        hostdir = self.certs_d / self.host
+        hostdir.mkdir(parents=True)
+        (hostdir / "ca.crt").write_bytes((d / "ca.crt").read_bytes())
+        return str(d / "server.crt"), str(d / "server.key")
+
+    @property
+    def ca(self) -> str:
+        return str(self.base / "ca.crt")
+
+    def start(self) -> Registry:
+        binary = need_binary("docker-registry")
+        cfg_path = self.base / "config.yml"
+        cfg_path.write_text(json.dumps(self._config()))  # JSON is YAML
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - outlives this call: closed in stop()
+        self.proc = subprocess.Popen([binary, "serve", str(cfg_path)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"docker-registry did not start:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def catalog_tags(self, repo: str) -> list[str]:
+        """Tags as the server sees them (plain HTTP, no auth only)."""
+        with urllib.request.urlopen(f"http://{self.host}/v2/{repo}/tags/list", timeout=10) as r:
+            return json.load(r).get("tags") or []
+
+
+def _registry(tmp_path_factory, **kw):
+    r = Registry(tmp_path_factory.mktemp("registry"), **kw).start()
+    return r
+
+
+@pytest.fixture
+def registry(tmp_path_factory):
+    r = _registry(tmp_path_factory)
+    yield r
+    r.stop()
+    shutil.rmtree(r.base, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_registry(tmp_path_factory):
+    r = _registry(tmp_path_factory, tls=True)
+    yield r
+    r.stop()
+    shutil.rmtree(r.base, ignore_errors=True)
+
+
+@pytest.fixture
+def auth_registry(tmp_path_factory):
+    r = _registry(tmp_path_factory, htpasswd=True)
+    yield r
+    r.stop()
+    shutil.rmtree(r.base, ignore_errors=True)
