@@ -81,18 +81,48 @@ def _is_id(ref: str, img) -> bool:
     return len(h) >= 4 and all(c in "0123456789abcdef" for c in h) and img.id.encoded.startswith(h)
 
 
+def _norm(name: str) -> str | None:
+    """A member name as a path relative to the archive's top ("./a//b" -> "a/b"), or None if
+    its ".." climb above the top (such a name can name nothing in the archive)."""
+    parts: list[str] = []
+    for p in name.split("/"):
+        if p == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif p not in ("", "."):
+            parts.append(p)
+    return "/".join(parts) or None
+
+
 class _Archive:
-    """Random access to an archive's members by name (no extraction)."""
+    """Random access to an archive's members by name (no extraction).
+
+    Symlinks between members are followed inside the archive only: `docker save` (20.10)
+    writes a layer it already wrote for another image as ``<id>/layer.tar ->
+    ../<other-id>/layer.tar``, and podman links its per-layer dirs to the blobs it names."""
+
+    _MAX_LINKS = 8
 
     def __init__(self, path: str) -> None:
         try:
             self.tar = tarfile.open(path, mode="r:*")
-        except (tarfile.TarError, OSError) as e:
+            members = self.tar.getmembers()
+        except (tarfile.TarError, OSError, EOFError) as e:
             raise ImageError(f"{path}: not a readable image archive ({e})") from None
-        self.members = {m.name.lstrip("./").lstrip("/"): m for m in self.tar.getmembers() if m.isfile()}
+        self.members = {n: m for m in members if m.isfile() and (n := _norm(m.name))}
+        self.links = {n: m.linkname for m in members if m.issym() and (n := _norm(m.name))}
 
     def open(self, name: str):
-        m = self.members.get(name.lstrip("./").lstrip("/"))
+        key = _norm(name)
+        for _ in range(self._MAX_LINKS):
+            if key is None or key not in self.links:
+                break
+            target = self.links[key]
+            # relative to the link's directory; an absolute target or one climbing out of
+            # the archive names nothing in it (never a file on the host)
+            key = None if target.startswith("/") else _norm(os.path.join(os.path.dirname(key), target))
+        m = self.members.get(key) if key is not None else None
         if m is None:
             raise ImageError(f"image archive: {name!r} is named by its manifest but missing")
         return self.tar.extractfile(m)
@@ -173,15 +203,20 @@ def _load_docker(store, a: _Archive) -> list[str]:
         config = a.read(e["Config"])
         cfg = image_spec.ImageConfig(config)
         layers = []
-        for i, name in enumerate(e.get("Layers") or []):
+        names = e.get("Layers") or []
+        if len(names) != len(cfg.diff_ids):
+            raise ImageError(f"image archive: {len(names)} layers but {len(cfg.diff_ids)} DiffIDs in the config")
+        for name, expected in zip(names, cfg.diff_ids):
             # Docker's layer.tar may be plain or compressed; its digest as stored is what the
-            # manifest names, its uncompressed digest must be the config's DiffID.
+            # manifest names, its uncompressed digest must be the config's DiffID (checked
+            # now: a lying archive is refused at load, not at the first run).
             digest, size = _copy_blob(store, a, name)
             from .importer import diff_id
 
-            media = image_spec.OCI_LAYER if diff_id(store, digest) == str(digest) else image_spec.OCI_LAYER_GZIP
-            if i >= len(cfg.diff_ids):
-                raise ImageError("image archive: more layers than the config's DiffIDs")
+            if diff_id(store, digest) != str(expected):
+                raise ImageError(f"image archive: layer {name!r} does not match the config's DiffID {expected}")
+            with store.blobs.open(digest) as f:
+                media = image_spec.layer_media_type(f.read(4))
             layers.append({"mediaType": media, "digest": str(digest), "size": size})
         manifest = json.dumps({"schemaVersion": 2, "mediaType": image_spec.OCI_MANIFEST,
                                "config": {"mediaType": image_spec.OCI_CONFIG, "digest": str(digest_bytes(config)),

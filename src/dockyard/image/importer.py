@@ -30,10 +30,12 @@ def import_tarball(store, src, ref: str | None = None, message: str = "", run_co
                    created_by: str = "dockyard import"):
     """Store the tarball read from ``src`` (a binary stream) as an image; tag it with ``ref``.
     ``run_config`` is the image's run configuration (Cmd, Env...), empty as `docker import`."""
-    head = src.peek(4)[:4] if hasattr(src, "peek") else b""
+    head = b""  # the first bytes tell the compression (works for streams without peek())
     with store.blobs.ingest() as w:
         size = 0
         while chunk := src.read(_CHUNK):
+            if len(head) < 4:
+                head += chunk[:4 - len(head)]
             w.write(chunk)
             size += len(chunk)
     layer = w.digest
@@ -44,8 +46,7 @@ def import_tarball(store, src, ref: str | None = None, message: str = "", run_co
     except (OSError, EOFError) as e:
         store.blobs.delete(layer)
         raise LayerError(f"import: not a readable (compressed) tarball: {e}") from None
-    media = image_spec.OCI_LAYER_GZIP if head[:2] == b"\x1f\x8b" else \
-        image_spec.OCI_LAYER_ZSTD if head == b"\x28\xb5\x2f\xfd" else image_spec.OCI_LAYER
+    media = image_spec.layer_media_type(head)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
     config = json.dumps({"architecture": arch, "os": "linux", "created": now, "config": run_config or {},

@@ -33,6 +33,15 @@ LAYERS = (OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP,
           OCI_LAYER_ZSTD.replace("layer.", "layer.nondistributable."), DOCKER_FOREIGN)
 
 
+def layer_media_type(head: bytes) -> str:
+    """The OCI media type of a tar layer, from its first bytes (gzip and zstd magic)."""
+    if head[:2] == b"\x1f\x8b":
+        return OCI_LAYER_GZIP
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return OCI_LAYER_ZSTD
+    return OCI_LAYER
+
+
 def _need(cond: bool, what: str, msg: str) -> None:
     if not cond:
         raise ImageError(f"{what}: {msg}")
