@@ -20,6 +20,7 @@ cleanup() {
     for d in $(ls -d /sys/fs/cgroup/*/dockyard 2>/dev/null); do
         case " $PARENTS_BEFORE " in *" $d "*) ;; *) rmdir "$d" 2>/dev/null ;; esac
     done
+    cleanup_podman 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -36,13 +37,27 @@ CMDS=(-n "dockyard run --rm" "$DY run --rm busybox /bin/true")
 if command -v crun >/dev/null; then
     CMDS+=(-n "crun run (bundle, private mount ns)" "unshare --mount --propagation slave sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root $TMP/crun run --bundle $TMP/bundle b1'")
 fi
-for peer in podman docker; do
-    if command -v $peer >/dev/null && $peer info >/dev/null 2>&1; then
-        CMDS+=(-n "$peer run --rm" "$peer run --rm --network none busybox /bin/true")
-    else
-        echo "($peer: not installed or no engine running here: its row is left out; PEERS.md measured podman 105 ms, docker 174 ms)"
-    fi
-done
+# podman: a private store (never the host's), busybox loaded from `dockyard save`, runc (crun
+# refuses this cgroup v1 hybrid host), ulimits it may set (no CAP_SYS_RESOURCE here): see
+# tests/podman_support.py and shared/PEERS.md for why each flag.
+if command -v podman >/dev/null; then
+    PD=$(mktemp -d /tmp/dy-pbench.XXXXXX)
+    mkdir -p "$PD"/{root,runroot,tmp,net,runc}
+    printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' > "$PD/containers.conf"
+    PODMAN="env CONTAINERS_CONF=$PD/containers.conf podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --network-config-dir $PD/net --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc) --runtime-flag root=$PD/runc"
+    "$DY" save -o "$TMP/bb.tar" busybox
+    $PODMAN load -q -i "$TMP/bb.tar" >/dev/null
+    CMDS+=(-n "podman run --rm (runc)" "$PODMAN run --rm --network none docker.io/library/busybox:latest /bin/true")
+    cleanup_podman() { $PODMAN system reset -f >/dev/null 2>&1; rm -rf "$PD"; }
+else
+    echo "(podman: not installed: its row is left out; PEERS.md measured 105 ms)"
+    cleanup_podman() { :; }
+fi
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    CMDS+=(-n "docker run --rm" "docker run --rm --network none busybox /bin/true")
+else
+    echo "(docker: no dockerd running here: its row is left out; PEERS.md measured 174 ms)"
+fi
 hyperfine --warmup 3 --runs "$RUNS" --style basic --time-unit millisecond --export-json "$TMP/run.json" "${CMDS[@]}"
 "$PY" - "$TMP/run.json" <<'PYEOF'
 import json, sys
