@@ -23,9 +23,31 @@ from ..errors import DockyardError
 
 
 def _rmtree(path: str) -> None:
-    import shutil  # imported when needed: `run --rm` reaches this once, at its very end
+    """shutil.rmtree(path, ignore_errors=True) without importing shutil (it brings fnmatch,
+    re, bz2, lzma: ~4 ms at the end of every `run --rm`). fwalk never follows symlinks and
+    works relative to directory fds, so a link planted in a container's upper dir cannot
+    redirect the removal."""
+    try:
+        for _root, dirs, files, fd in os.fwalk(path, topdown=False):
+            for name in files:
+                _ignore(os.unlink, name, fd)
+            for name in dirs:  # a symlink to a directory is listed here, not descended
+                try:
+                    os.rmdir(name, dir_fd=fd)
+                except NotADirectoryError:
+                    _ignore(os.unlink, name, fd)
+                except OSError:
+                    pass
+        os.rmdir(path)
+    except OSError:
+        pass
 
-    shutil.rmtree(path, ignore_errors=True)
+
+def _ignore(fn, name: str, fd: int) -> None:
+    try:
+        fn(name, dir_fd=fd)
+    except OSError:
+        pass
 
 
 # overlayfs parses lowerdir from one mount option, and the kernel caps mount data at a page.
