@@ -77,12 +77,24 @@ class Podman:
     def image_id(self, ref: str) -> str:
         return "sha256:" + self.run("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
 
+    def processes(self) -> list[int]:
+        """Processes whose command line names this podman's directory (conmon, a container)."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if self.base.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                continue  # exited while we looked
+        return found
+
     def close(self) -> list[str]:
-        """Remove everything podman made; returns the mounts `system reset` left behind (a
-        leak: they are unmounted here all the same, and the directory removed)."""
+        """Remove everything podman made; returns the mounts and processes `system reset`
+        left behind (a leak: the mounts are unmounted here all the same, the directory removed)."""
         reset = self.run("system", "reset", "-f", check=False, timeout=120)
-        leaked = mounts_under(self.base)
-        for m in leaked:
+        leaked = mounts_under(self.base) + [f"process {pid}" for pid in self.processes()]
+        for m in mounts_under(self.base):
             subprocess.run(["umount", "-l", m], check=False, capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
         assert reset.returncode == 0, f"podman system reset: {reset.stderr.strip()}"

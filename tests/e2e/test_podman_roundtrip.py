@@ -42,7 +42,7 @@ def work(tmp_path):
     for cid in left:
         dy(env, "rm", "-f", cid, check=False)
     leaked = podman.close()
-    assert not leaked, f"podman system reset left mounts (now unmounted): {leaked}"
+    assert not leaked, f"podman system reset left these behind (mounts now unmounted): {leaked}"
     assert not mounts_under(str(tmp_path)) and not mounts_under(podman.base), "mounts left behind"
     assert not os.path.exists(podman.base)
     assert not left, f"dockyard containers left by the test (now removed): {left}"
