@@ -107,7 +107,8 @@ class ImageStore:
     def _image(self, row) -> Image:
         id_, manifest_digest, created, size = row
         with self.blobs.open(manifest_digest) as f:
-            m = image_spec.Manifest(f.read())
+            # the blob store verified it when it was written: no rehash (and no hashlib) per `run`
+            m = image_spec.Manifest(f.read(), digest=Digest(manifest_digest))
         with self.blobs.open(id_) as f:
             cfg = image_spec.ImageConfig(f.read())
         tags = [r[0] for r in self.db.execute("SELECT name FROM tags WHERE image = ? ORDER BY name", (id_,))]

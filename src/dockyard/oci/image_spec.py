@@ -82,15 +82,17 @@ def _doc(data: bytes, what: str) -> dict:
     return doc
 
 
-def _header(data: bytes, what: str, media_type: str | None, allowed: tuple) -> tuple[dict, Digest, str]:
-    """The parts every manifest and index share: the JSON object, its digest, schemaVersion
-    2, and a media type of the expected kind (the document's own, else the one it came
-    with, else the OCI one)."""
+def _header(data: bytes, what: str, media_type: str | None, allowed: tuple,
+            digest: Digest | None = None) -> tuple[dict, Digest, str]:
+    """The parts every manifest and index share: the JSON object, its digest (hashed here
+    unless the caller read it from a verified store by that digest), schemaVersion 2, and a
+    media type of the expected kind (the document's own, else the one it came with, else
+    the OCI one)."""
     doc = _doc(data, what)
     _need(doc.get("schemaVersion") == 2, what, f"schemaVersion {doc.get('schemaVersion')!r} (want 2)")
     mt = doc.get("mediaType") or media_type or allowed[0]
     _need(mt in allowed, what, f"unknown media type {mt!r}")
-    return doc, digest_bytes(data), mt
+    return doc, digest or digest_bytes(data), mt
 
 
 class Manifest:
@@ -98,8 +100,8 @@ class Manifest:
 
     __slots__ = ("media_type", "config", "layers", "annotations", "digest")
 
-    def __init__(self, data: bytes, media_type: str | None = None) -> None:
-        doc, self.digest, self.media_type = _header(data, "manifest", media_type, MANIFESTS)
+    def __init__(self, data: bytes, media_type: str | None = None, *, digest: Digest | None = None) -> None:
+        doc, self.digest, self.media_type = _header(data, "manifest", media_type, MANIFESTS, digest)
         self.config = Descriptor(doc.get("config"), "manifest config")
         _need(self.config.media_type in CONFIGS, "manifest config",
               f"media type {self.config.media_type!r} is not an image config (an artifact, not an image?)")
