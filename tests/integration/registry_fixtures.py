@@ -14,16 +14,18 @@ A server that fails to come up fails the test with its log.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 from support import need_binary
 
-USER, PASSWORD = "tester", "s3cret"
+USER, PASSWORD = "tester", "s3cret"  # the auth registry's only account
 
 
 def free_port() -> int:
@@ -38,6 +40,7 @@ class Registry:
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.tls, self.htpasswd = tls, htpasswd
+        self.user, self.password = USER, PASSWORD
         self.storage = base / "storage"
         self.storage.mkdir()
         self.certs_d = base / "certs.d"  # what $DOCKYARD_CERTS_D points at for TLS tests
@@ -108,6 +111,12 @@ class Registry:
                 self.proc.wait()
         self.log.close()
 
+    def digest(self, ref: str) -> str:
+        """The manifest digest skopeo sees for ``ref`` (on this registry, TLS unverified)."""
+        out = subprocess.run([need_binary("skopeo"), "inspect", "--tls-verify=false", f"docker://{ref}"],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out)["Digest"]
+
     def catalog_tags(self, repo: str) -> list[str]:
         """Tags as the server sees them (plain HTTP, no auth only)."""
         with urllib.request.urlopen(f"http://{self.host}/v2/{repo}/tags/list", timeout=10) as r:
@@ -141,3 +150,44 @@ def auth_registry(tmp_path_factory):
     yield r
     r.stop()
     shutil.rmtree(r.base, ignore_errors=True)
+
+
+# -- the dockyard CLI with a private store, for the registry tests -----------------------------
+DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
+
+
+class Dockyard:
+    """`dockyard` with its own storage, run root, registries.json and ~/.docker (busybox
+    bootstrapped). ``dy(*args)`` runs it; ``dy.ok(*args)`` also checks it succeeded."""
+
+    def __init__(self, tmp) -> None:
+        self.tmp = tmp
+        self.env = {**os.environ, "DOCKYARD_ROOT": str(tmp / "lib"), "DOCKYARD_RUN_ROOT": str(tmp / "run"),
+                    "DOCKYARD_SECCOMP_CACHE": str(tmp / "seccomp-cache"), "DOCKER_CONFIG": str(tmp / "docker"),
+                    "DOCKYARD_CONFIG": str(tmp / "registries.json"), "DOCKYARD_CERTS_D": str(tmp / "certs.d")}
+
+    def __call__(self, *args, input=None, env=None, timeout=120):
+        return subprocess.run([DOCKYARD, *args], check=False, env={**self.env, **(env or {})}, capture_output=True,
+                              text=True, input=input, timeout=timeout)
+
+    def ok(self, *args, **kw) -> str:
+        p = self(*args, **kw)
+        if p.returncode != 0:
+            pytest.fail(f"dockyard {' '.join(args)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+        return p.stdout
+
+    def image(self, ref: str) -> dict:
+        return json.loads(self.ok("inspect", ref))[0]
+
+
+@pytest.fixture
+def dy(tmp_path):
+    from support import need
+
+    need(os.geteuid() == 0, "needs root (run unpacks layers and makes namespaces)")
+    d = Dockyard(tmp_path)
+    d.ok("bootstrap", "busybox")
+    yield d
+    with open("/proc/self/mountinfo") as f:
+        assert str(tmp_path) not in f.read(), "a test left a mount behind"
+
