@@ -26,6 +26,7 @@ from .errors import RegistryError
 from .platform import Platform, host, select
 from .progress import Progress
 from .sources import BlobSources
+from .transport import backoff_base
 
 JOBS = 3
 ATTEMPTS = 5
@@ -117,7 +118,7 @@ def fetch_blob(repo, blobs, desc, progress: Progress) -> None:
             if attempt >= ATTEMPTS:
                 raise RegistryError(f"blob {desc.digest}: download failed after {attempt} attempts ({e})") from None
             progress.status(key, f"Retrying ({e})")
-            time.sleep(0.5 * 2 ** (attempt - 1))
+            time.sleep(backoff_base() * 2 ** (attempt - 1))
 
 
 def pull(store, text: str, *, platform: Platform | None = None, insecure: bool = False,

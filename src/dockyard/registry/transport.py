@@ -28,6 +28,14 @@ from .config import RegistriesConfig, cert_dir
 from .errors import RegistryError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def backoff_base() -> float:
+    """Seconds before the first retry (doubling after); $DOCKYARD_REGISTRY_BACKOFF for tests."""
+    try:
+        return max(float(os.environ.get("DOCKYARD_REGISTRY_BACKOFF", "0.5")), 0.0)
+    except ValueError:
+        return 0.5
 _TIMEOUT = 60
 _BLOCK = 1 << 20
 
@@ -78,9 +86,10 @@ class Transport:
     """Requests to one endpoint (``host[:port]`` or a base URL such as a mirror's)."""
 
     def __init__(self, endpoint: str, config: RegistriesConfig | None = None, *, insecure: bool = False,
-                 retries: int = 4, backoff: float = 0.5) -> None:
+                 retries: int = 4, backoff: float | None = None) -> None:
         self.config = config or RegistriesConfig()
-        self.retries, self.backoff = retries, backoff
+        self.retries = retries
+        self.backoff = backoff_base() if backoff is None else backoff
         if "://" in endpoint:
             u = urllib.parse.urlsplit(endpoint)
             self.hostport, self.prefix = u.netloc, u.path.rstrip("/")
