@@ -41,7 +41,7 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
             args.append(a)
         i += 1
     if len(args) != 2:
-        raise ConfigError(f"cp: requires exactly 2 arguments (dockyard cp --help)")
+        raise ConfigError("cp: requires exactly 2 arguments (dockyard cp --help)")
     return opts, args
 
 

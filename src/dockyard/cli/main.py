@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "attach": 3, "cp": 3,
+    "attach": 3,
     "stats": 6, "update": 6, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
@@ -29,6 +29,8 @@ commands:
   top CONTAINER                      its processes
   inspect CONTAINER|IMAGE...         JSON
   rename CONTAINER NEW_NAME
+  cp [-a] [-L] CONTAINER:SRC_PATH DEST_PATH|-   copy out of a container (running or stopped; - = tar to stdout)
+  cp [-a] [-L] SRC_PATH|- CONTAINER:DEST_PATH   copy into it (- = tar from stdin; -a: owned by its user)
   create [run options] IMAGE [COMMAND...]   prepare a container under conmon, not started
   start CONTAINER...                 start a created or exited container (its files kept)
   restart [-t SECONDS] CONTAINER...
@@ -72,7 +74,7 @@ COMMANDS = {
     "inspect": ("images", "cmd_inspect"), "save": ("images", "cmd_save"), "load": ("images", "cmd_load"),
     "import": ("images", "cmd_import"), "tag": ("images", "cmd_tag"), "history": ("images", "cmd_history"),
     "image prune": ("images", "cmd_image_prune"), "system df": ("images", "cmd_system_df"),
-    "volume": ("volumes", "cmd_volume"),
+    "volume": ("volumes", "cmd_volume"), "cp": ("copy", "cmd_cp"),
     "pull": ("registry", "cmd_pull"), "push": ("registry", "cmd_push"), "login": ("registry", "cmd_login"),
     "logout": ("registry", "cmd_logout"), "manifest": ("registry", "cmd_manifest"),
 }

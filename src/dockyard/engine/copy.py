@@ -20,7 +20,16 @@ import os
 
 from .container_root import open_root
 from .copy_rules import CopyError, container_path, local_path, plan, split_dir_entry
-from .copy_tree import Extractor, Owner, SourceMissing, open_source, probe, read_tar, walk, write_tar
+from .copy_tree import (
+    Extractor,
+    Owner,
+    SourceMissing,
+    open_source,
+    probe,
+    read_tar,
+    walk,
+    write_tar,
+)
 
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 

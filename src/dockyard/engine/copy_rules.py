@@ -46,7 +46,7 @@ def split_arg(arg: str) -> tuple[str | None, str]:
 
 def asserts_directory(path: str) -> bool:
     """A trailing "/" (or "/.") says the path must be a directory."""
-    return path.endswith("/") or path.endswith("/.") or path in (".", "/")
+    return path.endswith(("/", "/.")) or path in (".", "/")
 
 
 def wants_contents(path: str) -> bool:

@@ -41,7 +41,7 @@ class Entry:
     """One thing to copy. ``kind``: dir, file, symlink, hardlink (``link`` = the parts of
     the entry it shares an inode with), chr, blk, fifo. ``open()`` gives a file's bytes."""
 
-    __slots__ = ("parts", "kind", "mode", "uid", "gid", "mtime", "size", "link", "dev", "open")
+    __slots__ = ("dev", "gid", "kind", "link", "mode", "mtime", "open", "parts", "size", "uid")
 
     def __init__(self, parts, kind, mode, uid, gid, mtime, size=0, link=None, dev=(0, 0), open=None):
         self.parts, self.kind, self.mode, self.uid, self.gid = parts, kind, mode, uid, gid
@@ -132,7 +132,7 @@ def _walk(fd: int, st: os.stat_result, parts: list[str], links: dict):
         if st.st_nlink > 1:
             links[key] = parts
         yield Entry(parts, "file", *common, size=st.st_size,
-                    open=lambda: open(paths.fd_path(fd), "rb"))
+                    open=lambda: open(paths.fd_path(fd), "rb"))  # noqa: SIM115 - the consumer closes it
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         yield Entry(parts, "chr" if stat.S_ISCHR(mode) else "blk", *common,
                     dev=(os.major(st.st_rdev), os.minor(st.st_rdev)))
@@ -337,6 +337,9 @@ def probe(root_fd: int, path: str) -> tuple[bool, bool]:
             return False, False
         raise CopyError(str(e)) from None
     try:
-        return True, stat.S_ISDIR(os.fstat(fd).st_mode)
+        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
     finally:
         os.close(fd)
+    if not is_dir and path.endswith(("/", "/.")):
+        raise CopyError(f"{path}: not a directory")
+    return True, is_dir
