@@ -160,6 +160,8 @@ class Dockyard:
     """`dockyard` with its own storage, run root, registries.json and ~/.docker (busybox
     bootstrapped). ``dy(*args)`` runs it; ``dy.ok(*args)`` also checks it succeeded."""
 
+    DOCKYARD = DOCKYARD
+
     def __init__(self, tmp) -> None:
         self.tmp = tmp
         self.env = {**os.environ, "DOCKYARD_ROOT": str(tmp / "lib"), "DOCKYARD_RUN_ROOT": str(tmp / "run"),

@@ -95,3 +95,16 @@ def test_skopeo_pushes_dockyard_pulls_and_the_reverse(dy, registry, tmp_path):
     manifest = json.loads((tmp_path / "layout" / "blobs" / "sha256" /
                            index["manifests"][0]["digest"].split(":")[1]).read_text())
     assert manifest["config"]["digest"] == image_id
+
+
+def test_progress_redraws_lines_on_a_terminal(dy, registry):
+    from support import run_on_pty
+
+    name = f"{registry.host}/tty/bb:1"
+    dy.ok("tag", "busybox", name)
+    dy.ok("push", "-q", name)
+    dy.ok("rmi", name, "busybox")
+    code, out = run_on_pty([dy.DOCKYARD, "pull", name], wait_for=b"\x00never", answer=b"", env=dy.env)
+    assert code == 0, out
+    assert b"\x1b[2K" in out and b"\x1b[1A" in out and b"Pull complete" in out  # redrawn in place
+    assert out.rstrip().endswith(name.encode())
