@@ -106,6 +106,7 @@ class Authenticator:
         self._pinged = False
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._ping_lock = threading.Lock()  # parallel layer threads ping once between them
 
     def ping(self) -> None:
         """GET /v2/: learn the challenge (and, in the transport, the scheme)."""
@@ -127,7 +128,9 @@ class Authenticator:
 
     def headers(self, scopes: tuple[str, ...]) -> dict:
         if not self._pinged:
-            self.ping()
+            with self._ping_lock:
+                if not self._pinged:
+                    self.ping()
         c = self.challenge
         if c is None:
             return {}
