@@ -285,3 +285,13 @@ def test_follow_link_in_local_source(env, running, tmp_path):
     ok(dy(env, "cp", str(tmp_path / "alias"), "live:/srv/"))
     ok(dy(env, "cp", "-L", str(tmp_path / "alias"), "live:/srv/followed"))
     assert in_c(env, "live", "readlink /srv/alias; cat /srv/followed") == "real\nthe target\n"
+
+
+def test_whole_root_skips_kernel_file_systems(env, running):
+    """`cp CONTAINER:/ -` of a running container: its files, its volume and tmpfs, but /proc
+    and /sys only as the empty directories the image has (Docker never shows them either)."""
+    p = ok(dy(env, "cp", "live:/", "-", text=False))
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        names = set(t.getnames())
+    assert {"./etc/hostname", "./data/v.txt", "./scratch/t.txt", "./srv/tree/a", "./proc", "./sys"} <= names
+    assert not any(n.startswith(("./proc/", "./sys/", "./dev/pts/")) for n in names)

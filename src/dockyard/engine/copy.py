@@ -32,6 +32,9 @@ from .copy_tree import (
 )
 
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+# kernel file systems a running container has mounted: walked through, they are copied as
+# empty directories (a copy of / must not read /proc or /sys)
+_PSEUDO = ("proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2")
 
 
 def _host_root() -> int:
@@ -49,16 +52,18 @@ def copy_from_container(images, containers, ref: str, src: str, dst: str, *, fol
         except SourceMissing:
             raise SourceMissing(f"could not find the file {src} in container {rec.name}") from None
         try:
+            prune = frozenset(m.get("destination") for m in root.spec.get("mounts") or ()
+                              if m.get("type") in _PSEUDO) if root.running else frozenset()
             if dst == "-":
-                write_tar(walk(source), out)
+                write_tar(walk(source, prune), out)
                 out.flush()
                 return
-            _extract_local(source, local_path(dst, os.getcwd()))
+            _extract_local(source, local_path(dst, os.getcwd()), prune)
         finally:
             source.close()
 
 
-def _extract_local(source, dst: str) -> None:
+def _extract_local(source, dst: str, prune) -> None:
     host = _host_root()
     try:
         exists, is_dir = probe(host, dst)
@@ -75,7 +80,7 @@ def _extract_local(source, dst: str) -> None:
     try:
         # the directory extracted into is the root: whatever a copied tree holds (a symlink
         # to /etc, say) can never lead a later entry out of it
-        Extractor(into, "/", p.rename, Owner()).run(walk(source))
+        Extractor(into, "/", p.rename, Owner()).run(walk(source, prune))
     finally:
         os.close(into)
 

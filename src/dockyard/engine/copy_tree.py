@@ -54,8 +54,8 @@ class Entry:
 class Source:
     """A resolved source: an O_PATH fd, its stat, and the name its entries carry."""
 
-    def __init__(self, fd: int, st: os.stat_result, name: str) -> None:
-        self.fd, self.st, self.name = fd, st, name
+    def __init__(self, fd: int, st: os.stat_result, name: str, path: str) -> None:
+        self.fd, self.st, self.name, self.path = fd, st, name, path
 
     @property
     def is_dir(self) -> bool:
@@ -89,20 +89,25 @@ def open_source(root_fd: int, path: str, follow: bool, name: str | None = None) 
     if path.endswith("/") and not stat.S_ISDIR(st.st_mode):
         os.close(fd)
         raise CopyError(f"{path}: not a directory")
-    return Source(fd, st, name or base)
+    return Source(fd, st, name or base, d if base == "." else path.rstrip("/") or "/")
 
 
-def walk(src: Source):
+def walk(src: Source, prune=frozenset()):
     """The entries of ``src`` (a tree for a directory), depth first, names sorted. Files
-    are read through their own fd; a directory is never entered through a symlink."""
-    yield from _walk(src.fd, src.st, [src.name], {})
+    are read through their own fd; a directory is never entered through a symlink.
+    Directories at the paths in ``prune`` are copied empty: a running container's /proc,
+    /sys and the like (which Docker's cp never shows either; /proc/kcore alone claims
+    128 TiB)."""
+    yield from _walk(src.fd, src.st, [src.name], {}, src.path, prune)
 
 
-def _walk(fd: int, st: os.stat_result, parts: list[str], links: dict):
+def _walk(fd: int, st: os.stat_result, parts: list[str], links: dict, path: str = "", prune=frozenset()):
     mode = st.st_mode
     common = (stat.S_IMODE(mode), st.st_uid, st.st_gid, int(st.st_mtime))
     if stat.S_ISDIR(mode):
         yield Entry(parts, "dir", *common)
+        if path in prune and len(parts) > 1:
+            return
         dfd = os.open(paths.fd_path(fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for name in sorted(os.listdir(dfd)):
@@ -113,10 +118,13 @@ def _walk(fd: int, st: os.stat_result, parts: list[str], links: dict):
                 try:
                     cst = os.fstat(cfd)
                     if stat.S_ISLNK(cst.st_mode):
-                        target = os.readlink(name, dir_fd=dfd)
+                        try:
+                            target = os.readlink(name, dir_fd=dfd)
+                        except FileNotFoundError:
+                            continue  # removed meanwhile, or /proc/self seen from outside its pid namespace
                         yield Entry(parts + [name], "symlink", *_common(cst), link=target)
                     else:
-                        yield from _walk(cfd, cst, parts + [name], links)
+                        yield from _walk(cfd, cst, parts + [name], links, posixpath.join(path, name), prune)
                 finally:
                     os.close(cfd)
         finally:
