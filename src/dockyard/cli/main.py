@@ -18,6 +18,7 @@ commands:
         --read-only  --privileged  --cap-add C  --cap-drop C  --security-opt no-new-privileges
         --security-opt seccomp=unconfined  --memory N  --cpus N  --pids-limit N  --tmpfs PATH
         -v HOST_PATH|VOLUME:CONTAINER_PATH[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
+        --init (tini as PID 1)  -i (keep stdin open)
         --restart no|always|unless-stopped|on-failure[:N]   (with -d; no daemon: conmon's exit command)
   images                             list images
   ps [-a] [-q] [--filter K=V] [--format TEMPLATE]   list containers (filters: name id status exited label)
