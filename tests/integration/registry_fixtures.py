@@ -7,6 +7,8 @@ and is stopped (and its files removed with the temp dir) when the test ends. Thr
     tls     HTTPS with a certificate for 127.0.0.1 signed by a CA generated with openssl;
             the CA is installed in a private certs.d root ($DOCKYARD_CERTS_D)
     auth    plain HTTP with htpasswd (bcrypt) Basic auth: user "tester", password "s3cret"
+    token   plain HTTP with token auth: bearer tokens from token_server.py (anonymous: pull
+            only; "tester"/"s3cret": pull and push)
 
 A server that fails to come up fails the test with its log.
 """
@@ -35,11 +37,11 @@ def free_port() -> int:
 
 
 class Registry:
-    def __init__(self, base, *, tls: bool = False, htpasswd: bool = False) -> None:
+    def __init__(self, base, *, tls: bool = False, htpasswd: bool = False, token=None) -> None:
         self.base = base
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        self.tls, self.htpasswd = tls, htpasswd
+        self.tls, self.htpasswd, self.token = tls, htpasswd, token
         self.user, self.password = USER, PASSWORD
         self.storage = base / "storage"
         self.storage.mkdir()
@@ -61,6 +63,8 @@ class Registry:
                                   check=True).stdout.strip()
             (self.base / "htpasswd").write_text(line + "\n")
             cfg["auth"] = {"htpasswd": {"realm": "dockyard-test", "path": str(self.base / "htpasswd")}}
+        if self.token is not None:
+            cfg["auth"] = self.token.registry_auth()
         return cfg
 
     def _make_certs(self) -> tuple[str, str]:
@@ -149,6 +153,19 @@ def auth_registry(tmp_path_factory):
     r = _registry(tmp_path_factory, htpasswd=True)
     yield r
     r.stop()
+    shutil.rmtree(r.base, ignore_errors=True)
+
+
+@pytest.fixture
+def token_registry(tmp_path_factory):
+    from token_server import TokenServer
+
+    base = tmp_path_factory.mktemp("registry")
+    server = TokenServer(base, need_binary("openssl"), USER, PASSWORD).start()
+    r = Registry(base, token=server).start()
+    yield r
+    r.stop()
+    server.stop()
     shutil.rmtree(r.base, ignore_errors=True)
 
 
