@@ -13,3 +13,4 @@ from dockyard.build.dockerfile.errors import (  # noqa: F401
 )
 from dockyard.build.dockerfile.parser import ParseResult, parse  # noqa: F401
 from dockyard.build.dockerfile.shell_lex import ShellLex  # noqa: F401
+from dockyard.build.dockerfile.stages import Dockerfile, Stage, parse_dockerfile  # noqa: F401

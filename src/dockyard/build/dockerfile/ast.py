@@ -42,7 +42,8 @@ class Node:
     children: list[Node] = field(default_factory=list)
     heredocs: list[Heredoc] = field(default_factory=list)
     attributes: dict[str, bool] = field(default_factory=dict)
-    original: str = ""
+    original: str = ""  # the instruction's text as written (all its lines, heredocs too)
+    line: str = ""  # the logical line: continuations joined, comments dropped
     flags: list[str] = field(default_factory=list)
     start_line: int = 0
     end_line: int = 0

@@ -118,7 +118,7 @@ def node_from_line(line: str, escape: str, comments: list[str] | None = None) ->
     else:
         fn = line_parsers.DISPATCH.get(kw, line_parsers.parse_ignore)
         nxt, attrs = fn(args, escape)
-    return Node(value=cmd, original=line, flags=flags, next=nxt, attributes=attrs or {},
+    return Node(value=cmd, original=line, line=line, flags=flags, next=nxt, attributes=attrs or {},
                 prev_comment=list(comments or []))
 
 
