@@ -157,3 +157,11 @@ def test_durations():
     assert parse_duration("0") == 0 and parse_duration("250ms") == 250 * 10**6
     with pytest.raises(LineError, match="invalid duration"):
         parse_duration("5")
+
+
+def test_meta_env_for_from_lines():
+    df = parse_dockerfile("ARG REG=docker.io\nARG IMG=${REG}/busybox TAG\nFROM $IMG:${TAG:-latest}\n")
+    env = df.meta_env({"TAG": "1.36"})
+    assert env == {"REG": "docker.io", "IMG": "docker.io/busybox", "TAG": "1.36"}
+    assert df.stages[0].from_.expand(Expander(env)).base_name == "docker.io/busybox:1.36"
+    assert df.meta_env()["IMG"] == "docker.io/busybox" and "TAG" not in df.meta_env()

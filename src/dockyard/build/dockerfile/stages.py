@@ -13,6 +13,7 @@ from dockyard.build.dockerfile.errors import DockerfileSyntaxError, StageNotFoun
 from dockyard.build.dockerfile.instructions import (
     Arg,
     Copy,
+    Expander,
     From,
     Instruction,
     Run,
@@ -60,6 +61,20 @@ class Dockerfile:
     @property
     def escape(self) -> str:
         return self.tree.escape
+
+    def meta_env(self, build_args: dict[str, str] | None = None, predefined: dict[str, str] | None = None) -> dict[str, str]:
+        """The values FROM lines expand against: each meta ARG in order, a --build-arg
+        overriding its default, a default expanded with the ARGs before it. ``predefined``
+        (TARGETPLATFORM, ...) is visible to the expansion as BuildKit provides it."""
+        build_args = build_args or {}
+        env = dict(predefined or {})
+        for arg in self.meta_args:
+            for name, default in arg.args:
+                if name in build_args:
+                    env[name] = build_args[name]
+                elif default is not None:
+                    env[name] = Expander(env, self.escape).word(default)
+        return env
 
     def find_stage(self, ref: str) -> Stage | None:
         """A stage by name (case-insensitive) or by index; None if there is none."""
