@@ -15,6 +15,7 @@ A server that fails to come up fails the test with its log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -125,6 +126,33 @@ class Registry:
         """Tags as the server sees them (plain HTTP, no auth only)."""
         with urllib.request.urlopen(f"http://{self.host}/v2/{repo}/tags/list", timeout=10) as r:
             return json.load(r).get("tags") or []
+
+    def put_blob(self, repo: str, data: bytes) -> dict:
+        """Upload ``data`` to ``repo`` over plain HTTP (no auth); its descriptor."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        req = urllib.request.Request(f"http://{self.host}/v2/{repo}/blobs/uploads/", method="POST")
+        with urllib.request.urlopen(req) as r:
+            location = r.headers["Location"]
+        sep = "&" if "?" in location else "?"
+        req = urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(req).close()
+        return {"digest": digest, "size": len(data)}
+
+    def put_manifest(self, repo: str, ref: str, doc: dict) -> dict:
+        """PUT a manifest or index document as ``repo:ref``; its descriptor."""
+        data = json.dumps(doc).encode()
+        req = urllib.request.Request(f"http://{self.host}/v2/{repo}/manifests/{ref}", data=data, method="PUT",
+                                     headers={"Content-Type": doc["mediaType"]})
+        urllib.request.urlopen(req).close()
+        return {"mediaType": doc["mediaType"], "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+    def get_json(self, repo: str, what: str, ref: str) -> dict:
+        """A manifest (as the OCI/Docker v2 type it was pushed as) or a blob, parsed."""
+        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+        req = urllib.request.Request(f"http://{self.host}/v2/{repo}/{what}/{ref}", headers={"Accept": accept})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
 
 
 def _registry(tmp_path_factory, **kw):

@@ -6,10 +6,12 @@ and leaves the store as it was."""
 
 from __future__ import annotations
 
+import glob
 import http.client
 import http.server
 import json
 import os
+import subprocess
 import threading
 
 import pytest
@@ -30,6 +32,8 @@ class FaultProxy(http.server.ThreadingHTTPServer):
         self.faults: list[list] = []
         self.seen: list[tuple] = []
         self.lock = threading.Lock()
+        self.paused = threading.Event()  # "pause": set when half a body is sent
+        self.release = threading.Event()  # "pause": the rest is sent once this is set
 
     @property
     def host(self) -> str:
@@ -53,13 +57,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         conn.close()
         return r.status, [(k, v) for k, v in r.getheaders() if k.lower() not in ("connection", "transfer-encoding")], data
 
-    def _send(self, status, headers, data, cut: bool = False) -> None:
+    def _send(self, status, headers, data, cut: bool = False, pause: bool = False) -> None:
         self.send_response(status)
         for k, v in headers:
             if k.lower() != "content-length":
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if pause and self.command != "HEAD":
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            self.server.paused.set()
+            self.server.release.wait(60)
+            data = data[len(data) // 2:]
         if self.command != "HEAD":
             self.wfile.write(data[:len(data) // 2] if cut else data)
         if cut:
@@ -95,7 +105,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = json.dumps(doc).encode()
             headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "docker-content-digest")]
             headers.append(("Content-Type", "application/vnd.example.unknown+json"))
-        self._send(status, headers, data, cut=action == "cut")
+        self._send(status, headers, data, cut=action == "cut", pause=action == "pause")
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = _handle
 
@@ -195,4 +205,51 @@ def test_unknown_manifest_media_type(dy, proxy, pushed):
     assert p.returncode == 1
     assert p.stderr == (f"dockyard: pull {name}: unsupported manifest media type "
                         "'application/vnd.example.unknown+json'\n")
+    assert "faults/bb" not in dy.ok("images")
+
+
+def test_layer_is_unpacked_while_it_downloads(dy, proxy, pushed):
+    """The proxy sends half the layer, then holds the rest: files of the layer already exist in
+    its snapshot's temp dir, and no snapshot is committed until the whole blob is verified."""
+    proxy.faults = [["GET", f"/blobs/{pushed}", "pause", 1]]
+    name = f"{proxy.host}/faults/bb:1"
+    snaps = os.path.join(dy.env["DOCKYARD_ROOT"], "snapshots")
+    committed_before = {x for x in os.listdir(snaps) if not x.startswith(".")}
+    p = subprocess.Popen([dy.DOCKYARD, "pull", "-q", name], env=dy.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert proxy.paused.wait(30), "the layer was never requested"
+        seen = []
+        for _ in range(200):  # up to 10 s for the first half to be applied
+            seen = glob.glob(os.path.join(snaps, ".tmp-*", "fs", "bin", "*"))
+            if seen:
+                break
+            threading.Event().wait(0.05)
+        assert seen, "nothing of the layer was unpacked while its download was held"
+        assert {x for x in os.listdir(snaps) if not x.startswith(".")} == committed_before
+        assert pushed not in blobs_in_store(dy)  # the blob is not verified yet either
+    finally:
+        proxy.release.set()
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert dy.ok("run", "--rm", name, "echo", "streamed") == "streamed\n"
+    assert not glob.glob(os.path.join(snaps, ".tmp-*"))
+
+
+def test_wrong_diff_id_leaves_no_snapshot(dy, registry, pushed):
+    """A config naming another DiffID: the layer is applied as it streams, found wrong at its
+    end, and its snapshot is never committed (the temp dir goes, no image is registered)."""
+    manifest = registry.get_json("faults/bb", "manifests", "1")
+    config = registry.get_json("faults/bb", "blobs", manifest["config"]["digest"])
+    config["rootfs"]["diff_ids"] = ["sha256:" + "1" * 64]
+    manifest["config"] = {**manifest["config"], **registry.put_blob("faults/bb", json.dumps(config).encode())}
+    registry.put_manifest("faults/bb", "bad", manifest)
+    snaps = os.path.join(dy.env["DOCKYARD_ROOT"], "snapshots")
+    before = sorted(os.listdir(snaps))
+    name = f"{registry.host}/faults/bb:bad"
+    p = dy("pull", name)
+    assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert p.stderr.startswith(f"dockyard: pull {name}: layer content is sha256:")
+    assert p.stderr.endswith(f"not the DiffID sha256:{'1' * 64} the image config names\n")
+    assert sorted(os.listdir(snaps)) == before  # no snapshot, no temp dir
     assert "faults/bb" not in dy.ok("images")

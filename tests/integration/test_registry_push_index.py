@@ -3,7 +3,6 @@ platform selection, against a real `docker-registry` on 127.0.0.1."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.request
 
@@ -30,26 +29,6 @@ def test_chunked_push_then_mount_into_another_repository(dy, registry):
     assert dy.ok("run", "--rm", b, "echo", "chunked") == "chunked\n"
 
 
-def _put_blob(registry, repo: str, data: bytes) -> dict:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    req = urllib.request.Request(f"http://{registry.host}/v2/{repo}/blobs/uploads/", method="POST")
-    with urllib.request.urlopen(req) as r:
-        location = r.headers["Location"]
-    sep = "&" if "?" in location else "?"
-    req = urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
-                                 headers={"Content-Type": "application/octet-stream"})
-    urllib.request.urlopen(req).close()
-    return {"digest": digest, "size": len(data)}
-
-
-def _put_manifest(registry, repo: str, ref: str, doc: dict) -> dict:
-    data = json.dumps(doc).encode()
-    req = urllib.request.Request(f"http://{registry.host}/v2/{repo}/manifests/{ref}", data=data, method="PUT",
-                                 headers={"Content-Type": doc["mediaType"]})
-    urllib.request.urlopen(req).close()
-    return {"mediaType": doc["mediaType"], "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
-
-
 def test_index_platform_selection(dy, registry):
     """An index with linux/amd64 (our busybox) and linux/arm64/v8 (same layer, another config):
     the host's platform by default, --platform picks the other, a missing one is explained."""
@@ -61,14 +40,14 @@ def test_index_platform_selection(dy, registry):
     with urllib.request.urlopen(f"http://{registry.host}/v2/{repo}/blobs/{amd_manifest['config']['digest']}") as r:
         config = json.load(r)
     config["architecture"], config["variant"] = "arm64", "v8"
-    arm_config = _put_blob(registry, repo, json.dumps(config).encode())
+    arm_config = registry.put_blob(repo, json.dumps(config).encode())
     arm_manifest = {**amd_manifest, "config": {**amd_manifest["config"], **arm_config}}
-    amd_desc = _put_manifest(registry, repo, "amd64", amd_manifest)
-    arm_desc = _put_manifest(registry, repo, "arm64", arm_manifest)
+    amd_desc = registry.put_manifest(repo, "amd64", amd_manifest)
+    arm_desc = registry.put_manifest(repo, "arm64", arm_manifest)
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
         {**amd_desc, "platform": {"os": "linux", "architecture": "amd64"}},
         {**arm_desc, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]}
-    index_desc = _put_manifest(registry, repo, "multi", index)
+    index_desc = registry.put_manifest(repo, "multi", index)
     name = f"{registry.host}/{repo}:multi"
     assert json.loads(dy.ok("manifest", "inspect", name))["manifests"][1]["platform"]["architecture"] == "arm64"
     out = dy.ok("pull", name)

@@ -136,3 +136,67 @@ def test_registry_errors_use_the_registry_words():
     assert str(from_response(500, b"<html>oops</html>", "manifest failed")) == "manifest failed (500)"
     assert isinstance(from_response(403, b"", "denied"), AuthError)
     assert str(from_response(429, b'{"errors":[{"code":"TOOMANYREQUESTS"}]}', "x")) == "toomanyrequests (429)"
+
+
+# -- a layer read while it downloads (stream.py) ------------------------------------------------
+def _feed_writer(feed, path, parts, rewind_after=None, error=None):
+    import threading
+
+    def run():
+        with open(path, "wb") as f:
+            feed.attach(str(path), 0)
+            for i, part in enumerate(parts):
+                f.write(part)
+                f.flush()
+                feed.wrote(f.tell())
+                if i == rewind_after:  # the registry ignored Range: truncated and sent again
+                    feed.rewind()
+                    f.seek(0)
+                    f.truncate()
+                    f.writelines(parts[:i + 1])
+                    f.flush()
+                    feed.wrote(f.tell())
+        feed.finish(error)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_layer_reader_follows_the_writer_through_a_rewind(tmp_path):
+    import io
+
+    from dockyard.registry.stream import LayerFeed, LayerReader
+
+    parts = [bytes([i]) * (300 << 10) for i in range(1, 8)]
+    feed = LayerFeed(None, None)
+    t = _feed_writer(feed, tmp_path / "ingest", parts, rewind_after=3)
+    data = io.BufferedReader(LayerReader(feed)).read()
+    t.join()
+    assert data == b"".join(parts) and feed.wait() is None
+    feed.close()
+
+
+def test_layer_reader_ends_early_when_the_download_fails(tmp_path):
+    from dockyard.registry.stream import LayerFeed, LayerReader
+
+    feed = LayerFeed(None, None)
+    t = _feed_writer(feed, tmp_path / "ingest", [b"x" * 1000], error=OSError("cut"))
+    r = LayerReader(feed)
+    got = b""
+    while chunk := r.read(4096):
+        got += chunk
+    t.join()
+    assert got == b"x" * 1000 and isinstance(feed.wait(), OSError)
+    feed.close()
+
+
+def test_layer_reader_reads_the_store_when_the_blob_was_already_there(tmp_path):
+    from dockyard.image.blobs import BlobStore
+    from dockyard.registry.stream import LayerFeed, LayerReader
+
+    blobs = BlobStore(str(tmp_path))
+    digest = blobs.write(b"stored layer bytes")
+    feed = LayerFeed(blobs, digest)
+    feed.finish(None)  # "Already exists": no ingest file was written
+    assert LayerReader(feed).read() == b"stored layer bytes"

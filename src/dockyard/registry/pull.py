@@ -1,14 +1,22 @@
 """`pull`: a manifest (through an index for this platform), its config and layers, into the store.
 
-Order, so the store is consistent at every instant: layers and config are written as blobs
-(each verified by digest as it streams, renamed into blobs/ only when it matches), then
-``ImageStore.add`` registers the image in one transaction, then the tag — a failure before
-that leaves at most unreferenced blobs (``gc`` collects them) or a resumable partial download
-in ingest/, never an image row naming a missing blob.
+Layers download in parallel (3 threads, as Docker) and are unpacked while they stream: the
+pulling thread applies layer i into its snapshot's temp directory as its bytes arrive
+(stream.py reads the blob's ingest file behind the writer), in chain order — a layer is applied
+only once its parent's snapshot is committed — while the later layers keep downloading. So
+the pull takes about as long as the slower of "download everything" and "apply everything",
+not their sum, and memory stays bounded (the bytes wait on disk).
 
-Layers download in parallel (3 threads, as Docker), skip blobs already present, resume from
-the bytes already received with ``Range`` after a connection is cut (the registry may ignore
-the range: then it starts over), and retry connection errors with doubling backoff.
+Order, so the store is consistent at every instant: a layer's snapshot is committed (renamed
+from its temp dir) only after its blob passed the digest check (the blob writer renames it
+into blobs/ only when it matches) and its tar passed the DiffID check (apply_layer); then
+``ImageStore.add`` registers the image in one transaction, then the tag. A failure before
+that leaves at most unreferenced blobs and snapshots (``gc`` collects them) or a resumable
+partial download in ingest/, never an image row naming a missing blob.
+
+Downloads skip blobs already present, resume from the bytes already received with ``Range``
+after a connection is cut (the registry may ignore the range: then it starts over), and retry
+connection errors with doubling backoff.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from .errors import RegistryError
 from .platform import Platform, host, select
 from .progress import Progress
 from .sources import BlobSources
+from .stream import LayerFeed, LayerReader
 from .transport import backoff_base
 
 JOBS = 3
@@ -78,9 +87,11 @@ def resolve_manifest(repo, data: bytes, media_type: str, want: Platform):
     return data, doc
 
 
-def fetch_blob(repo, blobs, desc, progress: Progress) -> None:
-    """One layer into the blob store, verified; resumed across cuts and across runs."""
+def fetch_blob(repo, blobs, desc, progress: Progress, feed: LayerFeed | None = None) -> None:
+    """One layer into the blob store, verified; resumed across cuts and across runs. With a
+    ``feed``, a reader follows the bytes as they are written (stream.py)."""
     key = desc.digest.encoded
+    done = "Download complete" if feed is not None else "Pull complete"
     if blobs.has(desc.digest):
         progress.status(key, "Already exists")
         return
@@ -92,17 +103,21 @@ def fetch_blob(repo, blobs, desc, progress: Progress) -> None:
                 r = repo.open_blob(desc.digest, w.offset)
                 if r.status == 206 and not (r.header("Content-Range") or "").startswith(f"bytes {w.offset}-"):
                     r.close()  # a range we did not ask for: start over
-                    w.reset()
+                    _reset(w, feed)
                     r = repo.open_blob(desc.digest, 0)
                 if r.status == 200 and w.offset:
-                    w.reset()  # the registry ignored Range
+                    _reset(w, feed)  # the registry ignored Range
+                if feed is not None:
+                    feed.attach(w.path, w.offset)
                 progress.set_done(key, w.offset)
                 for chunk in r.stream():
                     w.write(chunk)
+                    if feed is not None:
+                        feed.wrote(w.offset)
                     progress.advance(key, len(chunk))
                 if w.offset < desc.size:
                     raise _Cut(f"connection closed after {w.offset} of {desc.size} bytes")
-            progress.status(key, "Pull complete")
+            progress.status(key, done)
             return
         except StoreError as e:
             if e.code != "ingest-busy":
@@ -121,6 +136,83 @@ def fetch_blob(repo, blobs, desc, progress: Progress) -> None:
             time.sleep(backoff_base() * 2 ** (attempt - 1))
 
 
+def _reset(w, feed: LayerFeed | None) -> None:
+    if feed is not None:
+        feed.rewind()  # first: the reader must not read the truncated range
+    w.reset()
+
+
+def _download(repo, blobs, desc, progress: Progress, feed: LayerFeed | None) -> None:
+    try:
+        fetch_blob(repo, blobs, desc, progress, feed)
+    except BaseException as e:
+        if feed is not None:
+            feed.finish(e)
+        raise
+    if feed is not None:
+        feed.finish(None)
+
+
+def unpack_streaming(store, feed: LayerFeed, key: str, parent: str | None, diff_id, progress: Progress) -> None:
+    """Apply one layer into snapshot ``key`` as it downloads; committed only when the blob's
+    digest and the tar's DiffID both checked out. The download's error wins over the tar's
+    (a cut or a wrong blob makes a broken tar: the cause is the download)."""
+    import io
+
+    from ..image.layer import apply_layer
+
+    def fill(fs: str) -> None:
+        reader = io.BufferedReader(LayerReader(feed), 1 << 20)
+        try:
+            progress.status(feed.digest.encoded, "Extracting")
+            apply_layer(reader, fs, diff_id=diff_id)
+        except BaseException:
+            error = feed.wait()
+            if error is not None:
+                raise error from None
+            raise
+        finally:
+            reader.close()
+        error = feed.wait()
+        if error is not None:
+            raise error
+
+    store.snapshots.commit(key, parent, fill)
+    progress.status(feed.digest.encoded, "Pull complete")
+
+
+def fetch_layers(store, repo, manifest, cfg, progress: Progress, unpack: bool) -> None:
+    """Download every layer (in parallel) and, with ``unpack``, apply each into its snapshot
+    while it streams, in chain order."""
+    chain = [str(c) for c in image_spec.chain_ids(cfg.diff_ids)]
+    feeds: dict[str, LayerFeed] = {}
+    if unpack:
+        for desc, key in zip(manifest.layers, chain, strict=True):
+            if not store.snapshots.has(key):
+                feeds.setdefault(str(desc.digest), LayerFeed(store.blobs, desc.digest))
+    unique = list({str(d.digest): d for d in manifest.layers}.values())
+    pool = ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="pull")
+    try:
+        futures = [pool.submit(_download, repo, store.blobs, d, progress, feeds.get(str(d.digest))) for d in unique]
+        try:
+            parent = None
+            for desc, diff_id, key in zip(manifest.layers, cfg.diff_ids, chain, strict=True):
+                if unpack and not store.snapshots.has(key):
+                    unpack_streaming(store, feeds[str(desc.digest)], key, parent, diff_id, progress)
+                parent = key
+        except BaseException:
+            for f in futures:
+                f.cancel()  # downloads not started yet: skipped; running ones finish (resumable)
+            raise
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+    finally:
+        pool.shutdown(wait=True)
+        for feed in feeds.values():
+            feed.close()
+
+
 def pull(store, text: str, *, platform: Platform | None = None, insecure: bool = False,
          config: RegistriesConfig | None = None, progress: Progress | None = None,
          unpack: bool = True) -> PullResult:
@@ -135,11 +227,7 @@ def pull(store, text: str, *, platform: Platform | None = None, insecure: bool =
     cfg = image_spec.ImageConfig(config_bytes)
     if len(cfg.diff_ids) != len(manifest.layers):
         raise RegistryError(f"image config lists {len(cfg.diff_ids)} layers, the manifest {len(manifest.layers)}")
-    with ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="pull") as pool:
-        futures = [pool.submit(fetch_blob, repo, store.blobs, d, progress) for d in manifest.layers]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-    if errors:
-        raise errors[0]
+    fetch_layers(store, repo, manifest, cfg, progress, unpack)
     img = store.add(manifest_bytes, config_bytes)
     if ref.tag and not ref.digest:
         store.tag(img.id, str(ref))
@@ -149,6 +237,6 @@ def pull(store, text: str, *, platform: Platform | None = None, insecure: bool =
     finally:
         sources.close()
     if unpack:
-        store.unpack(img)
+        store.unpack(img)  # every snapshot is there already: a check, not work
     progress.line(f"Digest: {top_digest}")
     return PullResult(store.get(img.id), top_digest, ref)
