@@ -6,8 +6,7 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "attach": 3,
-    "stats": 6, "update": 6, "build": 5, "network": 6, "compare": 8, "vm": 7,
+    "update": 6, "build": 5, "network": 6, "compare": 8, "vm": 7,
 }
 
 USAGE = """usage: dockyard COMMAND [ARGS...]
@@ -28,6 +27,9 @@ commands:
   kill [-s SIGNAL] CONTAINER...      default SIGKILL
   wait CONTAINER...                  print exit codes
   top CONTAINER                      its processes
+  attach [--no-stdin] [--sig-proxy=false] [--detach-keys KEYS] CONTAINER   stdio of a detached container
+                                     (stdin with run -d -i; ctrl-p ctrl-q detaches; its exit code)
+  stats [-a] [--no-stream] [--no-trunc] [--format TEMPLATE] [CONTAINER...]   CPU, memory, pids, block I/O
   inspect CONTAINER|IMAGE...         JSON
   rename CONTAINER NEW_NAME
   cp [-a] [-L] CONTAINER:SRC_PATH DEST_PATH|-   copy out of a container (running or stopped; - = tar to stdout)
@@ -76,6 +78,7 @@ COMMANDS = {
     "import": ("images", "cmd_import"), "tag": ("images", "cmd_tag"), "history": ("images", "cmd_history"),
     "image prune": ("images", "cmd_image_prune"), "system df": ("images", "cmd_system_df"),
     "volume": ("volumes", "cmd_volume"), "cp": ("copy", "cmd_cp"),
+    "attach": ("attach", "cmd_attach"), "stats": ("stats", "cmd_stats"),
     "pull": ("registry", "cmd_pull"), "push": ("registry", "cmd_push"), "login": ("registry", "cmd_login"),
     "logout": ("registry", "cmd_logout"), "manifest": ("registry", "cmd_manifest"),
 }

@@ -117,7 +117,7 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
         raise ConfigError("--restart needs -d (a foreground container ends with its CLI)")
     meta = {"labels": dict(x.partition("=")[::2] for x in a.label), "stop_signal": a.stop_signal,
             "stop_timeout": a.stop_timeout, "restart": policy, "max_retries": int(retries) if retries else 0,
-            "restart_count": 0}
+            "restart_count": 0, "interactive": a.interactive}
     def go(images, containers):
         if named:  # named volumes are made on first use, as `docker run -v name:/path` does
             from .. import config

@@ -5,6 +5,13 @@ to a k8s-file log (one line per write: time, stream, F(ull)/P(artial), text) and
 code to <exit dir>/<id>. It reports the container's pid on a sync pipe (the environment
 variable _OCI_SYNCPIPE names the fd) once `create` is done: we wait for that before `start`,
 or `start` would race `create`.
+
+Attach (engine/attach.py) goes through conmon too: with ``stdin`` conmon holds a pipe as the
+container's stdin (``-i``) and keeps it open when an attached client leaves
+(``--leave-stdin-open``: a detached container's stdin outlives each `attach`, as Docker's
+does); with a terminal (process.terminal in config.json) conmon receives the pty master on
+its own console socket (``-t``) and resizes it when ``ctl`` is written. Its attach socket
+is ``<bundle>/attach`` (SOCK_SEQPACKET; see attach_socket()).
 """
 
 from __future__ import annotations
@@ -29,8 +36,19 @@ def conmon_binary() -> str:
     return path
 
 
-def start(cid: str, bundle: str, runtime: str, *, exit_command: list[str] | None = None) -> int:
-    """Create the container under conmon; returns its pid (not yet started)."""
+def terminal(bundle: str) -> bool:
+    """Whether the container runs on a pty (process.terminal in its config.json, from -t)."""
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            return bool((json.load(f).get("process") or {}).get("terminal"))
+    except (OSError, ValueError):
+        return False
+
+
+def start(cid: str, bundle: str, runtime: str, *, exit_command: list[str] | None = None, stdin: bool = False) -> int:
+    """Create the container under conmon; returns its pid (not yet started). ``stdin``: the
+    container reads what attached clients send (`run -d -i`); a terminal container (-t)
+    gets its pty from conmon, which holds the master."""
     sock_dir = os.path.join(config.run_root(), "conmon")
     os.makedirs(sock_dir, mode=0o700, exist_ok=True)
     r, w = os.pipe()
@@ -40,6 +58,10 @@ def start(cid: str, bundle: str, runtime: str, *, exit_command: list[str] | None
             "--socket-dir-path", sock_dir, "--runtime-arg", "--root", "--runtime-arg", config.runtime_root(),
             "--runtime-arg", "--log", "--runtime-arg", os.path.join(bundle, "runtime.log"),
             "--runtime-arg", "--log-format", "--runtime-arg", "json"]
+    if stdin:
+        args += ["--stdin", "--leave-stdin-open"]
+    if terminal(bundle):
+        args.append("--terminal")  # conmon makes the console socket and passes it to `create`
     for i, a in enumerate(exit_command or ()):
         args += ["--exit-command" if i == 0 else "--exit-command-arg", a]
     try:
@@ -76,6 +98,18 @@ def _runtime_error(bundle: str) -> str:
         return errors[-1] if errors else ""
     except (OSError, ValueError, KeyError):
         return ""
+
+
+def attach_socket(bundle: str) -> str:
+    """conmon's attach socket. conmon also links <socket dir>/<id> to the bundle, but that
+    path can exceed a socket address's 108 bytes; callers connect through an fd of the
+    bundle directory instead (/proc/self/fd/N/attach), as conmon binds it."""
+    return os.path.join(bundle, "attach")
+
+
+def control_fifo(bundle: str) -> str:
+    """conmon's control fifo: "1 ROWS COLS\\n" resizes the pty, "2 0 0\\n" reopens the log."""
+    return os.path.join(bundle, "ctl")
 
 
 def exit_code(bundle: str, cid: str) -> int | None:

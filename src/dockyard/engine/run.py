@@ -168,7 +168,16 @@ def _under_monitor(rec, d: str) -> None:
     policy = containers_meta_restart(rec, d)
     exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] \
         if rec.auto_remove or policy != "no" else None
-    monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd)
+    monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd, stdin=_meta_interactive(d))
+
+
+def _meta_interactive(d: str) -> bool:
+    """`run -d -i` / `create -i`: conmon keeps a stdin pipe for `attach` (cli/run.py records it)."""
+    try:
+        with open(os.path.join(d, "meta.json")) as f:
+            return bool(json.loads(f.read()).get("interactive"))
+    except (OSError, ValueError):
+        return False
 
 
 def create_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
