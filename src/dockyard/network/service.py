@@ -1,0 +1,301 @@
+"""What the engine calls: networks as a store, endpoints attached to and detached from a
+container's netns, and recover() after a crash. See the package docstring for the contract.
+
+Order of an attach, and why: the endpoint row (the address) is written first, so a crash at
+any later instruction leaves a row that recover() finds; then, under one host-wide lock, the
+network is brought up (bridge, sysctls, nftables rules, dnsmasq) and the container's ports,
+veth, DNAT rules and DNS name are added. A failure at any step undoes the steps before it, so
+a refused attach leaves nothing half-configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import sys
+
+from .. import config
+from . import dns, netlink, nft
+from . import ports as portspec
+from .errors import NetworkError
+from .store import DEFAULT_NETWORK, Endpoint, Network, NetworkStore
+
+VETH_PREFIX = "dyv"
+
+
+def veth_name(container: str, net_id: str) -> str:
+    """Host end of the container's veth on a network: stable, so recover() can name it."""
+    return VETH_PREFIX + hashlib.sha256(f"{container}/{net_id}".encode()).hexdigest()[:11]
+
+
+def netns_path(netns: str | int) -> str:
+    return f"/proc/{netns}/ns/net" if isinstance(netns, int) else netns
+
+
+def _store(root: str | None) -> NetworkStore:
+    return NetworkStore(root or config.storage_root())
+
+
+def _run_root(run_root: str | None) -> str:
+    return run_root or config.run_root()
+
+
+# -- sysctls --------------------------------------------------------------------------
+
+def _write_sysctl(path: str, value: str) -> bool:
+    """Write a sysctl if it differs; True if it changed."""
+    with open(path) as f:
+        if f.read().strip() == value:
+            return False
+    with open(path, "w") as f:
+        f.write(value)
+    return True
+
+
+def _sysctls(bridge: str, internal: bool) -> None:
+    # NAT needs forwarding on; we turn it on (Docker does too) and say so, but never touch
+    # the FORWARD policy of the host's own tables
+    if not internal and _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"):
+        sys.stderr.write("dockyard: enabled net.ipv4.ip_forward (needed for container NAT)\n")
+    # lets a DNAT'ed 127.0.0.1 packet leave through the bridge (published ports on localhost)
+    _write_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
+
+
+# -- network state in the kernel --------------------------------------------------------
+
+def _dns_entries(store: NetworkStore, net: Network) -> list[tuple[str, list[str]]]:
+    return [(e.ip, e.names) for e in store.endpoints(net.id)]
+
+
+def _up(store: NetworkStore, net: Network, run_root: str) -> None:
+    """Bridge, sysctls, rules and (user networks) DNS. Idempotent. Caller holds nft.lock."""
+    sub = ipaddress.ip_network(net.subnet)
+    netlink.ensure_bridge(net.bridge, net.gateway, sub.prefixlen, netlink.default_route_mtu())
+    _sysctls(net.bridge, net.internal)
+    nft.ensure_network(net.id, net.subnet, net.bridge, net.internal)
+    if net.dns:
+        dns.write_hosts(run_root, net.id, _dns_entries(store, net))
+        dns.start(run_root, net.id, net.gateway)
+
+
+def _down(net: Network, run_root: str) -> None:
+    """Everything the kernel holds for a network. Caller holds nft.lock."""
+    dns.stop(run_root, net.id)
+    nft.delete_owned(nft.network_comment(net.id))
+    nft.drop_table_if_unused()
+    netlink.delete_link(net.bridge)
+
+
+# -- networks ----------------------------------------------------------------------------
+
+def create_network(name: str, *, subnet: str | None = None, gateway: str | None = None, internal: bool = False,
+                   labels: dict | None = None, root: str | None = None) -> Network:
+    """A network record; its bridge comes up with its first endpoint. Overlaps refused."""
+    with _store(root) as store:
+        ours = {n.bridge for n in store.list()}
+        routed = netlink.host_routes(skip_links=ours)
+        if subnet:
+            for r in routed:
+                if ipaddress.ip_network(subnet, strict=False).overlaps(ipaddress.ip_network(r)):
+                    raise NetworkError(f"subnet {subnet} overlaps with the host's route to {r}")
+        return store.create(name, subnet=subnet, gateway=gateway, internal=internal, labels=labels,
+                            avoid=tuple(routed))
+
+
+def list_networks(root: str | None = None) -> list[Network]:
+    with _store(root) as store:
+        store.get(DEFAULT_NETWORK)  # implicit: listed like Docker's `bridge`
+        return store.list()
+
+
+def inspect_network(ref: str, root: str | None = None) -> dict:
+    with _store(root) as store:
+        net = store.get(ref)
+        out = net.as_dict()
+        out["Containers"] = {e.container: {"IPv4Address": f"{e.ip}/{ipaddress.ip_network(net.subnet).prefixlen}",
+                                           "Names": e.names} for e in store.endpoints(net.id)}
+        return out
+
+
+def remove_network(ref: str, *, root: str | None = None, run_root: str | None = None) -> str:
+    """Remove a network with no endpoints: its row, bridge, rules and dnsmasq."""
+    with _store(root) as store:
+        net = store.get(ref)
+        if net.is_default:
+            raise NetworkError(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
+        store.remove(net)
+        with nft.lock(_run_root(run_root)):
+            _down(net, _run_root(run_root))
+        return net.name
+
+
+def prune_networks(*, root: str | None = None, run_root: str | None = None) -> list[str]:
+    """Remove every user network without endpoints."""
+    gone = []
+    with _store(root) as store:
+        for net in store.list():
+            if not net.is_default and not store.endpoints(net.id):
+                try:
+                    gone.append(remove_network(net.id, root=root, run_root=run_root))
+                except NetworkError:
+                    continue  # an endpoint arrived meanwhile: in use, not prunable
+    return gone
+
+
+def down_default(*, root: str | None = None, run_root: str | None = None) -> bool:
+    """Take the default bridge down when no container uses it (Docker keeps docker0 for
+    ever; we keep dockyard0 until this is called: `system reset`, tests)."""
+    with _store(root) as store:
+        net = store.get(DEFAULT_NETWORK)
+        if store.endpoints(net.id):
+            return False
+        with nft.lock(_run_root(run_root)):
+            _down(net, _run_root(run_root))
+        return True
+
+
+# -- endpoints -------------------------------------------------------------------------
+
+def attach(container: str, netns: str | int, network: str = DEFAULT_NETWORK, *, names=(), ip: str | None = None,
+           publish=(), root: str | None = None, run_root: str | None = None) -> dict:
+    """Connect the container whose network namespace is ``netns`` (a path such as
+    /proc/PID/ns/net or /run/netns/NAME, or a pid) to ``network``. ``names``: DNS names
+    (container name, hostname, aliases); ``publish``: -p specs or PortMappings."""
+    mappings = [m for p in publish for m in ([p] if isinstance(p, portspec.PortMapping) else portspec.parse(p))]
+    path = netns_path(netns)
+    if not os.path.exists(path):
+        raise NetworkError(f"container network namespace {path} does not exist")
+    rr = _run_root(run_root)
+    with _store(root) as store:
+        net = store.get(network)
+        if mappings and net.internal:
+            raise NetworkError(f"network {net.name} is internal: ports cannot be published from it")
+        dns_names = _dns_names(container, names)
+        ep = store.allocate(net, container, veth_name(container, net.id), path, dns_names, ip)
+        try:
+            with nft.lock(rr):
+                _up(store, net, rr)
+                held = store.reserve_ports(container, net.id, mappings, host_port_free)
+                prefix = ipaddress.ip_network(net.subnet).prefixlen
+                netlink.add_veth(ep.veth, net.bridge, path, ep.ip, prefix, net.gateway, netlink.default_route_mtu())
+                nft.publish(container, net.id, ep.ip, held)
+                if net.dns:
+                    dns.write_hosts(rr, net.id, _dns_entries(store, net))
+                    dns.reload(rr, net.id)
+            store.mark_ready(container, net.id)
+        except BaseException:
+            _teardown(store, net, ep, rr)
+            raise
+        return {"network": net.name, "network_id": net.id, "ip": ep.ip, "prefixlen": prefix,
+                "gateway": net.gateway, "bridge": net.bridge, "veth": ep.veth, "ports": held,
+                "dns": net.gateway if net.dns else None}
+
+
+def _dns_names(container: str, names) -> list[str]:
+    out = []
+    for n in [*names, container[:12]]:
+        if not n:
+            continue
+        if not all(c.isalnum() or c in "-_." for c in n) or len(n) > 253:
+            raise NetworkError(f"invalid DNS name {n!r}")
+        if n.lower() not in out:
+            out.append(n.lower())
+    return out
+
+
+def _teardown(store: NetworkStore, net: Network, ep: Endpoint, run_root: str) -> None:
+    """Undo whatever exists of an endpoint: rules, veth, DNS name, ports and address."""
+    with nft.lock(run_root):
+        nft.delete_owned(nft.container_comment(ep.container, net.id))
+        netlink.delete_link(ep.veth)
+        store.release(ep.container, net.id)
+        if net.dns:
+            if store.endpoints(net.id):
+                dns.write_hosts(run_root, net.id, _dns_entries(store, net))
+                dns.reload(run_root, net.id)
+            else:
+                dns.stop(run_root, net.id)  # the network's last endpoint: no one to answer
+
+
+def detach(container: str, network: str | None = None, *, root: str | None = None,
+           run_root: str | None = None) -> list[str]:
+    """Disconnect the container from ``network`` (every network if None): its veth, rules,
+    DNS name, ports and address. Returns the networks it left. Missing pieces are fine."""
+    rr = _run_root(run_root)
+    left = []
+    with _store(root) as store:
+        nets = [store.get(network)] if network else [store.get(n.id) for n in store.list()]
+        for net in nets:
+            for ep in store.endpoints(net.id, container):
+                _teardown(store, net, ep, rr)
+                left.append(net.name)
+        if network and not left:
+            raise NetworkError(f"container {container[:12]} is not connected to network {nets[0].name}")
+    return left
+
+
+def endpoints(container: str, root: str | None = None) -> list[dict]:
+    """The container's endpoints (for inspect): network, address, gateway, names, ports."""
+    with _store(root) as store:
+        nets = {n.id: n for n in store.list()}
+        ports = store.ports(container)
+        return [{"network": nets[e.network].name, "ip": e.ip, "gateway": nets[e.network].gateway,
+                 "names": e.names, "ports": [p for p in ports if p["network"] == e.network]}
+                for e in store.endpoints(container=container)]
+
+
+def resolv_conf(network: str, root: str | None = None) -> str | None:
+    """resolv.conf text for a container on ``network``: the network's DNS for user networks;
+    None for the default bridge (the engine keeps the host's, as Docker does)."""
+    with _store(root) as store:
+        net = store.get(network)
+        return dns.resolv_conf(net.gateway) if net.dns else None
+
+
+def host_port_free(proto: str, host_ip: str, port: int) -> bool:
+    """Nothing on the host listens on ``port``: try to bind it (and let go at once)."""
+    import socket
+
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            s.bind((host_ip or "0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+# -- crash recovery ----------------------------------------------------------------------
+
+def recover(alive=None, *, root: str | None = None, run_root: str | None = None) -> list[str]:
+    """Clean endpoints whose container is gone: its netns no longer exists, or
+    ``alive(container_id)`` (the engine's container store) says False. Then what no record
+    names: veths on our bridges, DNAT rules of our networks, dnsmasq of empty networks.
+    Returns the container ids cleaned."""
+    rr = _run_root(run_root)
+    cleaned = []
+    with _store(root) as store:
+        nets = {n.id: n for n in store.list()}
+        for ep in store.endpoints():
+            if not os.path.exists(ep.netns) or (alive is not None and not alive(ep.container)):
+                _teardown(store, nets[ep.network], ep, rr)
+                cleaned.append(ep.container)
+        with nft.lock(rr):
+            known = {(e.container, e.network[:12]) for e in store.endpoints()}
+            by_short = {nid[:12]: nid for nid in nets}
+            for rule in nft.rules("dockyard ctr "):
+                _, _, cid, short = rule["comment"].split(" ", 3)
+                if short in by_short and (cid, short) not in known:
+                    nft.delete_owned(rule["comment"])
+                    cleaned.append(cid)
+            veths = {e.veth for e in store.endpoints()}
+            for net in nets.values():
+                for link in netlink.ports_of(net.bridge):
+                    if link.startswith(VETH_PREFIX) and link not in veths:
+                        netlink.delete_link(link)
+                if net.dns and not store.endpoints(net.id):
+                    dns.stop(rr, net.id)
+    return sorted(set(cleaned))
