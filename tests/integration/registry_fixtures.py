@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -138,6 +139,25 @@ class Registry:
                                      headers={"Content-Type": "application/octet-stream"})
         urllib.request.urlopen(req).close()
         return {"digest": digest, "size": len(data)}
+
+    def put_blob_file(self, repo: str, path, digest: str) -> dict:
+        """Upload a (large) file as one blob, streamed from disk in one PUT; its descriptor."""
+        import http.client
+
+        req = urllib.request.Request(f"http://{self.host}/v2/{repo}/blobs/uploads/", method="POST")
+        with urllib.request.urlopen(req) as r:
+            location = urllib.parse.urlsplit(r.headers["Location"])
+        size = os.path.getsize(path)
+        conn = http.client.HTTPConnection(self.host, timeout=300, blocksize=1 << 20)
+        sep = "&" if location.query else ""
+        with open(path, "rb") as f:
+            conn.request("PUT", f"{location.path}?{location.query}{sep}digest={digest}", body=f,
+                         headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        assert r.status == 201, f"blob upload answered {r.status}"
+        return {"digest": digest, "size": size}
 
     def put_manifest(self, repo: str, ref: str, doc: dict) -> dict:
         """PUT a manifest or index document as ``repo:ref``; its descriptor."""
