@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from .common import _with
 
 USAGE = "attach [--no-stdin] [--sig-proxy=true|false] [--detach-keys KEYS] CONTAINER"
@@ -45,5 +47,8 @@ def cmd_attach(argv: list[str]) -> int:
 
     def go(im, c):
         code = attach(c, c.get(refs[0]), stdin=stdin, sig_proxy=sig_proxy, detach_keys=keys)
-        return 0 if code is None else code  # detached: the container runs on, we succeed
+        if code is None:  # detached, the container runs on: what docker says and returns
+            sys.stderr.write("read escape sequence\n")
+            return 1
+        return code
     return _with(go)

@@ -39,6 +39,10 @@ DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _PROXIED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPROF", "SIGVTALRM",
             "SIGIO", "SIGPWR", "SIGSYS", "SIGXCPU", "SIGXFSZ", "SIGTRAP", "SIGABRT")
 
+# Signals that end a raw-mode client which does not proxy them (a -t container: Docker
+# never proxies to those; ctrl-c is a byte for the container's pty there).
+_LEAVE = ("SIGTERM", "SIGHUP")
+
 
 def parse_detach_keys(spec: str) -> bytes:
     """Docker's --detach-keys: comma-separated "ctrl-X" (X in a-z @ [ \\ ] ^ _) or one
@@ -141,10 +145,12 @@ class Attached:
         self.bundle, self.tty, self.stdin, self.sig_proxy = bundle, tty, stdin, sig_proxy
         self.matcher = DetachMatcher(detach_keys)
         self.in_fd, self.out_fd, self.err_fd = in_fd, out_fd, err_fd
+        self.left_by = 0  # the signal that ended this client early (SIGTERM, SIGHUP, SIGPIPE)
 
     def run(self) -> bool:
-        """Stream until conmon closes the socket (True: the container exited) or the detach
-        keys are typed (False: it keeps running)."""
+        """Stream until conmon closes the socket (True: the container exited), or False: the
+        detach keys were typed, or this client was told to go (``left_by``); the container
+        keeps running either way."""
         sock = _connect(self.bundle)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         pidfd = _pidfd(self.bundle) if self.sig_proxy and not self.tty else None
@@ -155,6 +161,8 @@ class Attached:
             wanted = ["SIGWINCH"] if self.tty else []
             if pidfd is not None:
                 wanted += _PROXIED
+            elif raw:
+                wanted += _LEAVE  # end cleanly: the terminal must not stay raw
             for name in wanted:
                 # a no-op Python handler: the wakeup fd carries the signal number to the loop
                 saved_signals[name] = signal.signal(getattr(signal, name), lambda *_: None)
@@ -186,7 +194,9 @@ class Attached:
             wlist = [sock] if pending else []
             r, w, _ = select.select(rlist, wlist, [])
             if wake_r in r:
-                self._on_signals(os.read(wake_r, 64), pidfd)
+                self.left_by = self._on_signals(os.read(wake_r, 64), pidfd)
+                if self.left_by:
+                    return False
             if sock in r:
                 packet = sock.recv(RECV_SIZE)
                 if not packet:
@@ -195,7 +205,8 @@ class Attached:
                     try:
                         _write_all(self.err_fd if packet[0] == STDERR else self.out_fd, packet[1:])
                     except BrokenPipeError:
-                        return False  # nobody reads our output any more: leave, the container stays
+                        self.left_by = signal.SIGPIPE  # nobody reads our output any more
+                        return False
             if self.in_fd in r:
                 data = os.read(self.in_fd, 8192)
                 if not data:
@@ -218,8 +229,12 @@ class Attached:
                     continue
                 pending = pending[sent:]
 
-    def _on_signals(self, nums: bytes, pidfd: int | None) -> None:
+    def _on_signals(self, nums: bytes, pidfd: int | None) -> int:
+        """Resize, forward, or leave (the signal's number): SIGTERM/SIGHUP to a raw-mode
+        client that does not proxy them."""
         for num in nums:
+            if pidfd is None and num in (signal.SIGTERM, signal.SIGHUP):
+                return num
             if num == signal.SIGWINCH:
                 _resize(self.bundle, _terminal_size(self.out_fd) or _terminal_size(self.in_fd))
             elif pidfd is not None:
@@ -227,12 +242,14 @@ class Attached:
                     signal.pidfd_send_signal(pidfd, num)
                 except ProcessLookupError:
                     pass  # it has exited; the socket's EOF follows
+        return 0
 
 
 def attach(containers, rec, *, stdin: bool = True, sig_proxy: bool = True,
            detach_keys: str = DEFAULT_DETACH_KEYS) -> int | None:
     """Attach the caller's stdio to a running detached container. Returns its exit code when
-    it exits, None when the user detached (it keeps running)."""
+    it exits, None when the user detached, 128 + N when signal N ended this client (the
+    container keeps running in both cases)."""
     from .lifecycle import refresh
 
     keys = parse_detach_keys(detach_keys)
@@ -248,7 +265,7 @@ def attach(containers, rec, *, stdin: bool = True, sig_proxy: bool = True,
     # bytes, but Docker attaches stdin only to containers made with -i
     session = Attached(bundle, tty=tty, stdin=stdin and interactive, sig_proxy=sig_proxy, detach_keys=keys)
     if not session.run():
-        return None
+        return 128 + session.left_by if session.left_by else None
     code = monitor.exit_code(bundle, rec.id)  # conmon wrote it before closing the socket
     if code is None:
         from .lifecycle import wait
