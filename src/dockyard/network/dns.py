@@ -102,12 +102,13 @@ def start(run_root: str, net_id: str, gateway: str) -> int:
     hosts = os.path.join(d, "hosts")
     argv = [DNSMASQ, "--conf-file=/dev/null", f"--pid-file={d}/dnsmasq.pid", f"--listen-address={gateway}",
             "--bind-interfaces", "--except-interface=lo", "--no-hosts", f"--addn-hosts={hosts}", "--no-resolv",
-            "--domain-needed", "--no-negcache", "--cache-size=150", "--port=53", "--log-facility=-"]
+            "--domain-needed", "--no-negcache", "--cache-size=150", "--port=53", f"--log-facility={d}/dnsmasq.log"]
     argv += [f"--server={s}" for s in upstreams()]
     if not _traversable(hosts):
         argv.append("--user=root")
     try:
-        # dnsmasq forks into the background once it listens: returncode 0 means it is serving
+        # dnsmasq forks into the background once it listens: returncode 0 means it is serving.
+        # Its log goes to a file: a daemon logging to our stderr pipe would keep it open.
         p = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=10)
     except FileNotFoundError:
         raise NetworkError("DNS for user networks needs dnsmasq (apt-get install dnsmasq-base)") from None
@@ -140,7 +141,7 @@ def stop(run_root: str, net_id: str) -> None:
         else:
             os.kill(pid, signal.SIGKILL)
     d = _dir(run_root, net_id)
-    for name in ("hosts", "hosts.tmp", "dnsmasq.pid"):
+    for name in ("hosts", "hosts.tmp", "dnsmasq.pid", "dnsmasq.log"):
         try:
             os.unlink(os.path.join(d, name))
         except FileNotFoundError:
