@@ -256,3 +256,27 @@ def test_stats_all_stream_and_errors(env):
         "dockyard: no such container: no-such-container"]
     assert dy(env, "stats", "--bogus").returncode == 125
     assert dy(env, "rm", "-f", "st3", "st4").returncode == 0
+
+
+def test_detach_keys_parsed_and_found_across_reads():
+    from dockyard.engine.attach import DetachMatcher, parse_detach_keys
+    from dockyard.errors import ConfigError
+
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-@,a,ctrl-\\") == b"\x00a\x1c"
+    for bad in ("ctrl-", "ctrl-pq", "shift-a", ""):
+        with pytest.raises(ConfigError):
+            parse_detach_keys(bad)
+    m = DetachMatcher(b"\x10\x11")
+    assert m.feed(b"ab\x10") == (b"ab", False)  # a maybe-start is held back...
+    assert m.feed(b"c") == (b"\x10c", False)  # ...and released when it was not the sequence
+    assert m.feed(b"\x10\x10") == (b"\x10", False)
+    assert m.feed(b"\x11rest") == (b"", True)
+
+
+def test_sizes_as_docker_prints_them():
+    from dockyard.cli.stats import binary_size, decimal_size
+
+    assert binary_size(0) == "0B" and binary_size(1536) == "1.5KiB" and binary_size(50 * 2**20) == "50MiB"
+    assert binary_size(23.54 * 2**30) == "23.54GiB"
+    assert decimal_size(376832) == "376.8kB" and decimal_size(999) == "999B"
