@@ -14,17 +14,17 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
-
 from support import need, need_binary
 
 NETNS_PREFIX = "dyt-"
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 30, **kw) -> subprocess.CompletedProcess:
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -207,3 +207,19 @@ def _no_network_leaks_at_session_end():
             sh("ip", "netns", "del", ns, check=False)
         sh("nft", "delete", "table", "ip", "dockyard", check=False)
         pytest.fail("network state left at session end:\n" + "\n".join(found))
+
+
+# tiny peers run inside a netns with `sys.executable -c`: arguments through argv
+ACCEPT_ONCE = ("import socket,sys; s=socket.socket(); s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(); "
+               "c,a=s.accept(); c.sendall(sys.argv[2].encode()+a[0].encode())")
+CONNECT = ("import socket,sys; s=socket.create_connection((sys.argv[1], int(sys.argv[2])), 5); "
+           "s.sendall(b'hi'); print(s.recv(100).decode())")
+
+
+def wait_port(ns: str, port: int, proto: str = "tcp") -> None:
+    flag = "-Hlnt" if proto == "tcp" else "-Hlnu"
+    for _ in range(200):
+        if f":{port} " in in_ns(ns, "ss", flag).stdout:
+            return
+        time.sleep(0.025)
+    raise AssertionError(f"nothing listening on {port}/{proto} in {ns}")

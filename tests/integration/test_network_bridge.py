@@ -8,21 +8,20 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
-from network_fixtures import _no_network_leaks_at_session_end, _restore_ip_forward, netw  # noqa: F401
-from network_fixtures import free_port, host_ip, in_ns, sh
+from network_fixtures import (
+    ACCEPT_ONCE,
+    CONNECT,
+    free_port,
+    host_ip,
+    in_ns,
+    sh,
+    wait_port,
+)
+
+pytest_plugins = ["network_fixtures"]  # netw and the leak checks
 
 CID = "c0ffee" * 10 + "0000"
-
-
-def _wait_port(ns: str, port: int, proto: str = "tcp") -> None:
-    flag = "-lnt" if proto == "tcp" else "-lnu"
-    for _ in range(200):
-        if f":{port} " in in_ns(ns, "ss", "-H", flag).stdout:
-            return
-        time.sleep(0.025)
-    raise AssertionError(f"nothing listening on {port}/{proto} in {ns}")
 
 
 def test_endpoint_inside_the_netns(netw):
@@ -60,9 +59,7 @@ def test_netns_reaches_a_server_on_the_host(netw):
         srv.bind(("0.0.0.0", port))
         srv.listen()
         for target in (host_ip(), "10.88.0.1"):
-            client = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c",
-                                       f"import socket; s=socket.create_connection(({target!r}, {port}), 5); "
-                                       "s.sendall(b'hi'); print(s.recv(10).decode())"],
+            client = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", CONNECT, target, str(port)],
                                       stdout=subprocess.PIPE, text=True)
             srv.settimeout(5)
             conn, peer = srv.accept()
@@ -87,12 +84,9 @@ def test_outbound_traffic_is_masqueraded(netw):
         in_ns(outside, "ip", "link", "set", "eth9", "up")
         netw.attach(CID, ns)
         port = free_port()
-        server = netw.serve(outside, [sys.executable, "-c",
-                                      "import socket,sys; s=socket.socket(); s.bind(('0.0.0.0', %d)); s.listen();"
-                                      "c,a=s.accept(); c.sendall(a[0].encode())" % port])
-        _wait_port(outside, port)
-        out = in_ns(ns, sys.executable, "-c", f"import socket; s=socket.create_connection(('198.51.100.2', {port}), 5);"
-                    "print(s.recv(64).decode())").stdout.strip()
+        server = netw.serve(outside, [sys.executable, "-c", ACCEPT_ONCE, str(port), ""])
+        wait_port(outside, port)
+        out = in_ns(ns, sys.executable, "-c", CONNECT, "198.51.100.2", str(port)).stdout.strip()
         assert out == "198.51.100.1"
         server.wait(timeout=5)
     finally:
@@ -112,7 +106,7 @@ def test_published_http_reached_through_host_ip_and_localhost(netw, tmp_path):
     for cport in (80, 8000):
         netw.serve(ns, [sys.executable, "-m", "http.server", str(cport), "--bind", "0.0.0.0",
                         "--directory", str(tmp_path / "www")])
-        _wait_port(ns, cport)
+        wait_port(ns, cport)
     for hport in (random_port, fixed_port):
         for addr in (host_ip(), "127.0.0.1"):
             out = sh("curl", "-sS", "--max-time", "5", f"http://{addr}:{hport}/index.html").stdout
@@ -128,7 +122,7 @@ def test_publish_on_one_host_address_only(netw, tmp_path):
     port = free_port()
     netw.attach(CID, ns, publish=[f"127.0.0.1:{port}:80"])
     netw.serve(ns, [sys.executable, "-m", "http.server", "80", "--directory", str(tmp_path)])
-    _wait_port(ns, 80)
+    wait_port(ns, 80)
     assert sh("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
               f"http://127.0.0.1:{port}/").stdout == "200"
     assert sh("curl", "-sS", "--max-time", "2", f"http://{host_ip()}:{port}/", check=False).returncode != 0
@@ -140,10 +134,10 @@ def test_udp_publishing(netw):
     ns = netw.netns()
     port = free_port(socket.SOCK_DGRAM)
     netw.attach(CID, ns, publish=[f"{port}:5353/udp"])
-    netw.serve(ns, [sys.executable, "-c",
-                    "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))\n"
-                    "while True:\n d,a=s.recvfrom(100); s.sendto(b'echo:'+d, a)"])
-    _wait_port(ns, 5353, "udp")
+    echo = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))\n"
+            "while True:\n d,a=s.recvfrom(100); s.sendto(b'echo:'+d, a)")
+    netw.serve(ns, [sys.executable, "-c", echo])
+    wait_port(ns, 5353, "udp")
     for addr in (host_ip(), "127.0.0.1"):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(5)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
-from network_fixtures import _dnsmasqs, _no_network_leaks_at_session_end, _restore_ip_forward, netw  # noqa: F401
-from network_fixtures import in_ns, sh
+from network_fixtures import ACCEPT_ONCE, CONNECT, _dnsmasqs, in_ns, wait_port
+
+pytest_plugins = ["network_fixtures"]  # netw and the leak checks
 
 A, B = "a1" * 32, "b2" * 32
 
@@ -38,14 +38,9 @@ def test_two_containers_reach_each_other_by_name(netw):
     assert in_ns(a, "busybox", "ping", "-c", "1", "-W", "3", "beta").returncode == 0
 
     port = 9099
-    netw.serve(b, [sys.executable, "-c", "import socket; s=socket.socket(); s.bind(('0.0.0.0', %d)); s.listen();"
-                   "c,a=s.accept(); c.sendall(b'from beta to '+a[0].encode())" % port])
-    for _ in range(200):
-        if f":{port} " in in_ns(b, "ss", "-Hlnt").stdout:
-            break
-        time.sleep(0.025)
-    out = in_ns(a, sys.executable, "-c", f"import socket; s=socket.create_connection(('beta', {port}), 5);"
-                "print(s.recv(64).decode())").stdout.strip()
+    netw.serve(b, [sys.executable, "-c", ACCEPT_ONCE, str(port), "from beta to "])
+    wait_port(b, port)
+    out = in_ns(a, sys.executable, "-c", CONNECT, "beta", str(port)).stdout.strip()
     assert out == f"from beta to {ea['ip']}"  # same bridge: no NAT between containers
 
     # a container that leaves is no longer resolvable; the last one stops dnsmasq

@@ -8,12 +8,13 @@ import os
 import socket
 
 import pytest
+from network_fixtures import free_port, in_ns, sh
+
+pytest_plugins = ["network_fixtures"]  # netw and the leak checks
 
 from dockyard.errors import NotFound
 from dockyard.network.errors import AddressInUse, NetworkError, PortInUse
 from dockyard.network.store import NetworkStore
-from network_fixtures import _no_network_leaks_at_session_end, _restore_ip_forward, netw  # noqa: F401
-from network_fixtures import free_port, in_ns, sh
 
 A, B = "a" * 64, "b" * 64
 

@@ -88,7 +88,7 @@ def test_store_default_subnet_from_environment(tmp_path, monkeypatch):
 
 
 def test_port_reservations(tmp_path):
-    free = lambda proto, ip, port: port != 9001  # noqa: E731  (a host socket holds 9001)
+    free = lambda proto, ip, port: port != 9001
     with NetworkStore(str(tmp_path)) as s:
         net = s.get("bridge")
         s.allocate(net, "a", "v", "/x", [])

@@ -109,7 +109,7 @@ def start(run_root: str, net_id: str, gateway: str) -> int:
     try:
         # dnsmasq forks into the background once it listens: returncode 0 means it is serving.
         # Its log goes to a file: a daemon logging to our stderr pipe would keep it open.
-        p = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=10)
+        p = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=10, check=False)
     except FileNotFoundError:
         raise NetworkError("DNS for user networks needs dnsmasq (apt-get install dnsmasq-base)") from None
     if p.returncode != 0:

@@ -21,6 +21,7 @@ from pyroute2.netlink import NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError as _NLError
 
 from .._sys import libc
+from ..errors import DockyardError
 from .errors import NetworkError
 
 CLONE_NEWNET = 0x40000000
@@ -46,7 +47,7 @@ def netns_socket(netns_path: str) -> socket.socket:
         try:
             libc.setns(fd, CLONE_NEWNET, netns_path)
             box["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        except Exception as e:  # carried to the caller's thread
+        except (OSError, DockyardError) as e:  # carried to the caller's thread
             box["error"] = e
         finally:
             os.close(fd)

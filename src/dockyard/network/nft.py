@@ -32,7 +32,7 @@ _T = {"family": FAMILY, "table": TABLE}
 
 def _run(cmds: list[dict], step: str) -> dict:
     payload = json.dumps({"nftables": cmds})
-    p = subprocess.run(["nft", "-j", "-f", "-"], input=payload, capture_output=True, text=True)
+    p = subprocess.run(["nft", "-j", "-f", "-"], input=payload, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         msg = (p.stderr.strip().splitlines() or ["nft failed"])[0]
         raise NetworkError(f"{step}: nft: {msg}")
@@ -40,7 +40,7 @@ def _run(cmds: list[dict], step: str) -> dict:
 
 
 def _listing() -> list[dict]:
-    p = subprocess.run(["nft", "-j", "list", "table", FAMILY, TABLE], capture_output=True, text=True)
+    p = subprocess.run(["nft", "-j", "list", "table", FAMILY, TABLE], capture_output=True, text=True, check=False)
     if p.returncode != 0:
         return []  # no table yet
     return json.loads(p.stdout).get("nftables", [])
@@ -52,7 +52,7 @@ def rules(comment_prefix: str = "dockyard") -> list[dict]:
 
 
 def table_exists() -> bool:
-    return subprocess.run(["nft", "list", "table", FAMILY, TABLE], capture_output=True).returncode == 0
+    return subprocess.run(["nft", "list", "table", FAMILY, TABLE], capture_output=True, check=False).returncode == 0
 
 
 class lock:

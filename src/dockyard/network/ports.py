@@ -18,7 +18,7 @@ PROTOCOLS = ("tcp", "udp")
 
 
 class PortMapping:
-    __slots__ = ("host_ip", "host_port", "host_port_end", "container_port", "proto")
+    __slots__ = ("container_port", "host_ip", "host_port", "host_port_end", "proto")
 
     def __init__(self, host_ip: str, host_port: int, container_port: int, proto: str, host_port_end: int = 0) -> None:
         # host_port 0 = pick one; host_port_end > host_port = pick one in [host_port, host_port_end]

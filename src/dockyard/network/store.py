@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS ports (
 
 
 class Network:
-    __slots__ = ("id", "name", "driver", "subnet", "gateway", "bridge", "internal", "labels", "created")
+    __slots__ = ("bridge", "created", "driver", "gateway", "id", "internal", "labels", "name", "subnet")
 
     def __init__(self, row) -> None:
         (self.id, self.name, self.driver, self.subnet, self.gateway, self.bridge, internal, labels,
@@ -91,7 +91,7 @@ class Network:
 
 
 class Endpoint:
-    __slots__ = ("container", "network", "ip", "veth", "netns", "names", "state")
+    __slots__ = ("container", "ip", "names", "netns", "network", "state", "veth")
 
     def __init__(self, row) -> None:
         self.container, self.network, self.ip, self.veth, self.netns, names, self.state = row
