@@ -24,10 +24,12 @@ def test_push_rmi_pull_run(dy, registry):
     assert out.strip().splitlines()[-1] == f"1.0: digest: {pushed_digest} size: {out.split('size: ')[1].strip()}"
     assert registry.catalog_tags("team/busybox") == ["1.0"]
     assert registry.digest(name) == pushed_digest
+    assert dy.image(name)["RepoDigests"] == [f"{registry.host}/team/busybox@{pushed_digest}"]
     dy.ok("rmi", name, "busybox")
     assert "team/busybox" not in dy.ok("images")
     out = dy.ok("pull", name)
     assert f"Digest: {pushed_digest}" in out and out.strip().splitlines()[-1] == name
+    assert dy.image(name)["RepoDigests"] == [f"{registry.host}/team/busybox@{pushed_digest}"]
     assert dy.image(name)["Id"] == image_id  # the same config, so the same image ID
     p = dy("run", "--rm", name, "sh", "-c", "echo pulled and running")
     assert p.returncode == 0 and p.stdout == "pulled and running\n", p.stderr

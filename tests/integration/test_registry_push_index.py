@@ -53,6 +53,12 @@ def test_index_platform_selection(dy, registry):
     out = dy.ok("pull", name)
     assert f"Digest: {index_desc['digest']}" in out
     assert dy.image(name)["Architecture"] == "amd64"
+    # RepoDigests names the index (what the tag points at), as Docker shows it; the image is
+    # found by that digest
+    repo_digests = dy.image(name)["RepoDigests"]
+    assert f"{registry.host}/{repo}@{index_desc['digest']}" in repo_digests
+    by_index = f"{registry.host}/{repo}@{index_desc['digest']}"
+    assert dy.ok("run", "--rm", by_index, "echo", "by index digest") == "by index digest\n"
     dy.ok("pull", "--platform", "linux/arm64", name)
     assert dy.image(name)["Architecture"] == "arm64" and dy.image(name)["Id"] == arm_config["digest"]
     p = dy("pull", "--platform=linux/s390x", name)

@@ -200,3 +200,23 @@ def test_layer_reader_reads_the_store_when_the_blob_was_already_there(tmp_path):
     feed = LayerFeed(blobs, digest)
     feed.finish(None)  # "Already exists": no ingest file was written
     assert LayerReader(feed).read() == b"stored layer bytes"
+
+
+# -- RepoDigests in the image store -----------------------------------------------------------
+def test_an_images_db_from_before_repo_digests_opens_and_gains_the_table(tmp_path):
+    import sqlite3
+
+    from dockyard.image.store import ImageStore
+
+    db = sqlite3.connect(tmp_path / "images.db")  # the schema as first released
+    db.executescript("CREATE TABLE images (id TEXT PRIMARY KEY, manifest TEXT NOT NULL, created TEXT NOT NULL, "
+                     "size INTEGER NOT NULL); CREATE TABLE tags (name TEXT PRIMARY KEY, image TEXT NOT NULL "
+                     "REFERENCES images(id) ON DELETE CASCADE);")
+    db.close()
+    store = ImageStore(str(tmp_path))
+    try:
+        assert store.list() == []
+        tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"images", "tags", "repo_digests"} <= tables
+    finally:
+        store.close()

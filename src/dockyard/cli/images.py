@@ -185,7 +185,7 @@ def cmd_inspect(argv: list[str]) -> int:
                 from ..oci import reference
 
                 out.append({"Id": str(img.id), "RepoTags": [reference.parse(t).familiar() for t in img.tags],
-                            "RepoDigests": [], "Created": img.created, "Size": img.size,
+                            "RepoDigests": [reference.parse(d).familiar() for d in img.repo_digests], "Created": img.created, "Size": img.size,
                             "Os": img.config.os, "Architecture": img.config.architecture,
                             "Config": img.config.config,
                             "RootFS": {"Type": "layers", "Layers": [str(x) for x in img.config.diff_ids]}})

@@ -32,16 +32,25 @@ CREATE TABLE IF NOT EXISTS tags (
     name TEXT PRIMARY KEY,        -- normalized reference: docker.io/library/busybox:latest
     image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
+-- Docker's RepoDigests: the digest a registry serves the image by, per repository (added
+-- after the first release: IF NOT EXISTS makes an older images.db gain it on open)
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name TEXT NOT NULL,           -- normalized repository: docker.io/library/busybox
+    digest TEXT NOT NULL,         -- the manifest's, or the index's when pulled through one
+    image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, digest)
+);
 """
 
 
 class Image:
-    __slots__ = ("id", "manifest_digest", "manifest", "config", "created", "size", "tags")
+    __slots__ = ("config", "created", "id", "manifest", "manifest_digest", "repo_digests", "size", "tags")
 
     def __init__(self, id_: str, manifest_digest: str, manifest, config, created: str, size: int,
-                 tags: list[str]) -> None:
+                 tags: list[str], repo_digests: list[str] | None = None) -> None:
         self.id, self.manifest_digest, self.manifest, self.config = Digest(id_), Digest(manifest_digest), manifest, config
         self.created, self.size, self.tags = created, size, tags
+        self.repo_digests = repo_digests or []  # "docker.io/library/busybox@sha256:..."
 
     @property
     def short_id(self) -> str:
@@ -93,6 +102,13 @@ class ImageStore:
         self.db.execute("INSERT OR REPLACE INTO tags (name, image) VALUES (?, ?)", (str(r), str(image_id)))
         return str(r)
 
+    def add_repo_digest(self, image_id: str, name: str, digest: str) -> None:
+        """Record that repository ``name`` serves this image as ``digest`` (pull, push). A
+        later pull of the same name@digest (an index, another --platform) replaces it."""
+        r = reference.parse(f"{name}@{digest}")
+        self.db.execute("INSERT OR REPLACE INTO repo_digests (name, digest, image) VALUES (?, ?, ?)",
+                        (r.name, str(r.digest), str(image_id)))
+
     def untag(self, ref: str) -> bool:
         cur = self.db.execute("DELETE FROM tags WHERE name = ?", (str(reference.parse(ref)),))
         return cur.rowcount > 0
@@ -112,7 +128,9 @@ class ImageStore:
         with self.blobs.open(id_) as f:
             cfg = image_spec.ImageConfig(f.read())
         tags = [r[0] for r in self.db.execute("SELECT name FROM tags WHERE image = ? ORDER BY name", (id_,))]
-        return Image(id_, manifest_digest, m, cfg, created, size, tags)
+        digests = [f"{n}@{d}" for n, d in self.db.execute("SELECT name, digest FROM repo_digests WHERE image = ? "
+                                                             "ORDER BY name, digest", (id_,))]
+        return Image(id_, manifest_digest, m, cfg, created, size, tags, digests)
 
     def resolve(self, text: str) -> Image:
         """An image by reference (busybox, busybox:1.36, ...@sha256:...) or by ID or a
@@ -127,8 +145,14 @@ class ImageStore:
                 raise ImageError(f"image ID prefix {text!r} is ambiguous ({len(rows)} images)")
         r = reference.parse(text)
         if r.digest:
-            row = self.db.execute("SELECT id, manifest, created, size FROM images WHERE manifest = ?",
-                                  (str(r.digest),)).fetchone()
+            # name@digest as recorded at pull/push (an index digest too), else any image whose
+            # own manifest has that digest
+            row = self.db.execute("SELECT i.id, i.manifest, i.created, i.size FROM repo_digests d JOIN images i "
+                                  "ON i.id = d.image WHERE d.name = ? AND d.digest = ?",
+                                  (r.name, str(r.digest))).fetchone()
+            if row is None:
+                row = self.db.execute("SELECT id, manifest, created, size FROM images WHERE manifest = ?",
+                                      (str(r.digest),)).fetchone()
         else:
             row = self.db.execute("SELECT i.id, i.manifest, i.created, i.size FROM tags t JOIN images i "
                                   "ON i.id = t.image WHERE t.name = ?", (str(r),)).fetchone()

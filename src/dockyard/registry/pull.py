@@ -231,6 +231,7 @@ def pull(store, text: str, *, platform: Platform | None = None, insecure: bool =
     img = store.add(manifest_bytes, config_bytes)
     if ref.tag and not ref.digest:
         store.tag(img.id, str(ref))
+    store.add_repo_digest(img.id, ref.name, str(top_digest))  # the index's, if pulled through one
     sources = BlobSources(store.root)
     try:
         sources.add([*(x.digest for x in manifest.layers), manifest.config.digest], ref.registry, ref.path)

@@ -91,6 +91,7 @@ def push(store, local: str, target: str | None = None, *, insecure: bool = False
         with store.blobs.open(img.manifest_digest) as f:
             data = f.read()
         digest = repo.put_manifest(ref.tag, data, img.manifest.media_type)
+        store.add_repo_digest(img.id, ref.name, str(digest))
         sources.add([*(d for d, _ in layers), img.id], ref.registry, ref.path)
     finally:
         sources.close()
