@@ -78,3 +78,22 @@ def test_network_store_verbs(netw):
     netw.detach(A)
     assert netw.service.prune_networks(root=netw.root, run_root=netw.run_root) == ["dyt-one"]
     assert [n.name for n in netw.service.list_networks(root=netw.root)] == ["bridge"]
+
+
+def test_a_container_on_two_networks(netw):
+    """connect/disconnect: a second network is eth1 in the same netns; the default route stays
+    the first network's; disconnecting one leaves the other working."""
+    netw.create("dyt-front", subnet="10.98.0.0/24")
+    netw.create("dyt-back", subnet="10.99.0.0/24")
+    a, b = netw.netns(), netw.netns()
+    assert netw.attach(A, a, "dyt-front", names=["alpha"])["ifname"] == "eth0"
+    assert netw.attach(A, a, "dyt-back", names=["alpha"])["ifname"] == "eth1"
+    netw.attach(B, b, "dyt-back", names=["beta"])
+    assert "default via 10.98.0.1 dev eth0" in in_ns(a, "ip", "route").stdout
+    assert in_ns(a, "busybox", "ping", "-c", "1", "-W", "3", "10.99.0.3").returncode == 0
+    assert netw.detach(A, "dyt-front") == ["dyt-front"]
+    assert "eth0" not in in_ns(a, "ip", "link").stdout
+    assert in_ns(b, "busybox", "ping", "-c", "1", "-W", "3", "10.99.0.2").returncode == 0
+    assert sorted(netw.detach(A) + netw.detach(B)) == ["dyt-back", "dyt-back"]
+    netw.remove("dyt-front")
+    netw.remove("dyt-back")

@@ -25,7 +25,6 @@ from ..errors import DockyardError
 from .errors import NetworkError
 
 CLONE_NEWNET = 0x40000000
-CONTAINER_IFNAME = "eth0"
 
 
 def _err(step: str, e: BaseException) -> NetworkError:
@@ -139,39 +138,43 @@ def delete_link(name: str) -> bool:
     return True
 
 
-def add_veth(host_name: str, bridge: str, netns_path: str, ip: str, prefixlen: int, gateway: str, mtu: int) -> None:
+def add_veth(host_name: str, bridge: str, netns_path: str, ip: str, prefixlen: int, gateway: str, mtu: int) -> str:
     """A veth pair: ``host_name`` on the bridge, its peer made directly in the container's
-    netns as eth0 (no rename dance), with the address, lo and eth0 up, a default route."""
+    netns as the first free ethN (eth0 for the first network; no rename dance), with the
+    address, lo and the link up, and a default route via ``gateway`` if the netns has none
+    (the first network a container joins gives its default route, as in Docker).
+    Returns the interface name inside."""
     try:
         nsfd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
         raise NetworkError(f"container network namespace {netns_path}: {e.strerror}") from None
-    try:
-        with IPRoute() as ipr:
-            br = _index(ipr, bridge)
-            if br is None:
-                raise NetworkError(f"bridge {bridge} does not exist")
-            try:
-                ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
-                         peer={"ifname": CONTAINER_IFNAME, "net_ns_fd": nsfd, "mtu": mtu})
-            except _NLError as e:
-                raise _err(f"create veth {host_name}", e) from None
-            idx = _index(ipr, host_name)
-            ipr.link("set", index=idx, master=br, state="up")
-    finally:
-        os.close(nsfd)
     sock = netns_socket(netns_path)
     try:
         with IPRoute(use_socket=sock) as ns:
-            lo, eth = _index(ns, "lo"), _index(ns, CONTAINER_IFNAME)
+            names = {link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
+            inside = next(f"eth{i}" for i in range(len(names) + 1) if f"eth{i}" not in names)
+            with IPRoute() as ipr:
+                br = _index(ipr, bridge)
+                if br is None:
+                    raise NetworkError(f"bridge {bridge} does not exist")
+                try:
+                    ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
+                             peer={"ifname": inside, "net_ns_fd": nsfd, "mtu": mtu})
+                except _NLError as e:
+                    raise _err(f"create veth {host_name}", e) from None
+                ipr.link("set", index=_index(ipr, host_name), master=br, state="up")
+            lo, eth = _index(ns, "lo"), _index(ns, inside)
             ns.link("set", index=lo, state="up")
             ns.addr("add", index=eth, address=ip, prefixlen=prefixlen)
             ns.link("set", index=eth, state="up")
-            ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth)
+            if not ns.get_default_routes(family=socket.AF_INET):
+                ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth)
     except _NLError as e:
-        raise _err(f"configure {CONTAINER_IFNAME} in {netns_path}", e) from None
+        raise _err(f"configure the container's interface in {netns_path}", e) from None
     finally:
         sock.close()
+        os.close(nsfd)
+    return inside
 
 
 def ports_of(bridge: str) -> list[str]:

@@ -178,7 +178,7 @@ def attach(container: str, netns: str | int, network: str = DEFAULT_NETWORK, *, 
                 _up(store, net, rr)
                 held = store.reserve_ports(container, net.id, mappings, host_port_free)
                 prefix = ipaddress.ip_network(net.subnet).prefixlen
-                netlink.add_veth(ep.veth, net.bridge, path, ep.ip, prefix, net.gateway, netlink.default_route_mtu())
+                ifname = netlink.add_veth(ep.veth, net.bridge, path, ep.ip, prefix, net.gateway, netlink.default_route_mtu())
                 nft.publish(container, net.id, ep.ip, held)
                 if net.dns:
                     dns.write_hosts(rr, net.id, _dns_entries(store, net))
@@ -188,7 +188,7 @@ def attach(container: str, netns: str | int, network: str = DEFAULT_NETWORK, *, 
             _teardown(store, net, ep, rr)
             raise
         return {"network": net.name, "network_id": net.id, "ip": ep.ip, "prefixlen": prefix,
-                "gateway": net.gateway, "bridge": net.bridge, "veth": ep.veth, "ports": held,
+                "gateway": net.gateway, "bridge": net.bridge, "veth": ep.veth, "ifname": ifname, "ports": held,
                 "dns": net.gateway if net.dns else None}
 
 
