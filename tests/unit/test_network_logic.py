@@ -103,3 +103,14 @@ def test_port_reservations(tmp_path):
         assert 1024 < rnd <= 65535
         s.release("a", net.id)
         assert {p["container"] for p in s.ports()} == {"b", "c"}
+
+
+def test_pyroute2_only_on_the_network_path():
+    """Validating -p specs and reading the store must not import pyroute2 (~140 ms)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dockyard.network, dockyard.network.ports, dockyard.network.store, dockyard.network.ipam; "
+            "print('pyroute2' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
