@@ -117,7 +117,7 @@ def test_multi_step_build_runs_with_its_config(env, tmp_path):
     assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "wget -q -O- localhost:8080 || exit 1"],
                                   "Interval": 30_000_000_000, "Timeout": 3_000_000_000, "Retries": 2}
     # the RUN layer: its files, the deletion as a whiteout, none of the runtime's mount points
-    names = layer_names(env, "demo:1", 2)
+    names = layer_names(env, "demo:1", 3)  # busybox, WORKDIR (made), COPY, RUN
     assert "bin/.wh.zcat" in names and "srv/app/version.txt" in names
     assert not any(n.startswith(("etc", "proc", "dev", "sys")) for n in names), names
     hist = inspect(env, "demo:1")
@@ -310,9 +310,10 @@ def test_add_archive_url_and_checksum(env, tmp_path):
 
 
 def test_context_from_stdin_and_tarball(env, tmp_path):
-    p = dy(env, "build", "-t", "stdin-df", "-", input="FROM busybox\nRUN echo from-stdin > /s\n")
+    p = dy(env, "build", "-t", "stdin-df", "-", input="FROM busybox\nRUN echo from-stdin > /s\nWORKDIR /made/here\n")
     assert p.returncode == 0, p.stderr
     assert dy(env, "run", "--rm", "stdin-df", "cat", "/s").stdout == "from-stdin\n"
+    assert dy(env, "run", "--rm", "stdin-df", "pwd").stdout == "/made/here\n"  # WORKDIR made the directory
     ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "in the tarball\n"})
     tarpath = tmp_path / "ctx.tar.gz"
     with tarfile.open(tarpath, "w:gz") as t:

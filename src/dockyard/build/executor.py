@@ -187,6 +187,8 @@ class Builder:
             ex = ins.expand(x)
         except DockerfileError as e:
             raise _at(e, self.opts.dockerfile_name, ins) from None
+        if isinstance(ex, i.Workdir):
+            return self._workdir(state, ex, ins)
         if not isinstance(ex, _FS_STEPS):
             created_by = metadata.apply(state, ex)
             state.key = step_key(state.key, ins.original)
@@ -195,6 +197,27 @@ class Builder:
         if isinstance(ex, i.Run):
             return self._run(state, ex)
         return self._copy(state, ex, x)
+
+    def _workdir(self, state: BuildState, ex: i.Workdir, ins) -> None:
+        """WORKDIR also makes the directory (as BuildKit): a layer only when it was missing."""
+        created_by = metadata.apply(state, ex)
+        key = step_key(state.key, ins.original)
+        if self._cached(state, key, created_by):
+            return
+
+        def mkdir(ws, merged):
+            import os
+
+            from .._sys import paths
+
+            rfd = os.open(merged, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.close(paths.open_in_root(rfd, state.workdir, create="dir"))
+            except OSError as e:
+                raise BuildError(f"WORKDIR {state.workdir}: {e} ({self.where(ins)})") from None
+            finally:
+                os.close(rfd)
+        self._fs_step(state, key, created_by, mkdir)
 
     def _arg(self, state: BuildState, ins: i.Arg) -> None:
         x = Expander(state.expansion_env(), self.df.escape)
