@@ -101,8 +101,13 @@ def spec_mounts(b, ws, state, ins, env: dict[str, str]) -> list[dict]:
             out.append({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts})
         elif kind == "bind":
             src = b.bind_source(ws, m, f"mount-{n}", ins)
-            if not m["readonly"] and os.path.isdir(src):
-                src = ws.overlay(f"bindrw-{n}", [src])
+            if not m["readonly"]:  # writes allowed, and thrown away: never into the context
+                if os.path.isdir(src):
+                    src = ws.overlay(f"bindrw-{n}", [src])
+                else:
+                    import shutil
+
+                    src = shutil.copy2(src, ws.path(f"bindrw-{n}"), follow_symlinks=False)
             out.append(_bind(src, target, ro=m["readonly"]))
         elif kind == "secret":
             path = b.opts.secrets.get(m["id"])
