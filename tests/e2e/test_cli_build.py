@@ -398,6 +398,30 @@ def test_gcc_multi_stage_on_debian(debian_env, tmp_path):
     assert len(cfg["RootFS"]["Layers"]) == 2  # busybox + the one COPY: nothing of the build stage
 
 
+PYTHON_APP = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY app.py requirements.txt ./
+ENV GREETING=bonjour
+USER nobody
+CMD ["python3", "app.py"]
+"""
+
+
+def test_python_app_on_debian(debian_env, tmp_path):
+    env = debian_env
+    ctx = write(tmp_path, {"Dockerfile": PYTHON_APP, "requirements.txt": "",
+                           "app.py": "import os, sys\nprint(os.environ['GREETING'], os.getuid(), os.getcwd(),"
+                                     " sys.version_info[0])\n"})
+    p = dy(env, "build", "-t", "pyapp", ctx, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run = dy(env, "run", "--rm", "pyapp")
+    assert run.returncode == 0 and run.stdout == "bonjour 65534 /app 3\n", run.stderr
+    again = dy(env, "build", "-t", "pyapp", ctx)
+    assert again.returncode == 0 and cached_steps(again.stderr)[:1] == [PYTHON_APP.splitlines()[1]]
+
+
 def test_saved_build_loads_into_podman(env, tmp_path):
     from podman_support import Podman
     from support import need_binary
