@@ -1,8 +1,8 @@
 """Faults between dockyard and a real registry, injected by a small HTTP proxy in front of it:
 a wrong blob served (rejected, nothing stored), a connection cut in the middle of a layer
 (resumed with Range; or, cut every time, a clean failure that a later pull resumes), 429 then
-success, 500 and 403 answers, a manifest of an unknown media type. Every failure is one line
-and leaves the store as it was."""
+success, 500 and 403 answers, a manifest of an unknown media type, a registry with neither
+search nor catalog. Every failure is one line and leaves the store as it was."""
 
 from __future__ import annotations
 
@@ -96,6 +96,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._error(500, "UNKNOWN", "unknown error")
         if action == "403":
             return self._error(403, "DENIED", "requested access to the resource is denied")
+        if action == "404":  # an endpoint this registry does not have (as a 404 from a router)
+            return self._send(404, [("Content-Type", "text/plain")], b"404 page not found\n")
         status, headers, data = self._forward()
         if action == "corrupt" and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
@@ -253,3 +255,11 @@ def test_wrong_diff_id_leaves_no_snapshot(dy, registry, pushed):
     assert p.stderr.endswith(f"not the DiffID sha256:{'1' * 64} the image config names\n")
     assert sorted(os.listdir(snaps)) == before  # no snapshot, no temp dir
     assert "faults/bb" not in dy.ok("images")
+
+
+def test_search_on_a_registry_without_search_or_catalog_is_one_line(dy, proxy, registry):
+    proxy.faults = [["GET", "/v1/search", "404", -1], ["GET", "/v2/_catalog", "404", -1]]
+    p = dy("search", f"{proxy.host}/bb")
+    assert p.returncode == 1 and p.stdout == ""
+    assert p.stderr == f"dockyard: search {proxy.host}/bb: {proxy.host} does not offer search\n"
+    assert [x[1].split("?")[0] for x in proxy.seen if x[1] != "/v2/"] == ["/v1/search", "/v2/_catalog"]

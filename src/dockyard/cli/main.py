@@ -53,6 +53,7 @@ commands:
   login [-u USER] [-p PASS | --password-stdin] [SERVER]   (checked, then kept in ~/.docker/config.json)
   logout [SERVER]
   manifest inspect [--insecure] NAME  the manifest or index a registry serves
+  search [--limit N] [--format TEMPLATE] [--no-trunc] [REGISTRY/]TERM   repositories (v1 search, else the catalog)
   build [-f FILE] [-t NAME]... [--target S] [--build-arg K=V]... [--label K=V] [--no-cache] [--pull]
         [--progress plain|tty|auto] [-q] [--iidfile F] [--secret id=ID,src=FILE] [--network host|none]
         CONTEXT|-                    build an image from a Dockerfile (BuildKit's semantics, docs/build.md)
@@ -84,6 +85,7 @@ COMMANDS = {
     "attach": ("attach", "cmd_attach"), "stats": ("stats", "cmd_stats"),
     "pull": ("registry", "cmd_pull"), "push": ("registry", "cmd_push"), "login": ("registry", "cmd_login"),
     "logout": ("registry", "cmd_logout"), "manifest": ("registry", "cmd_manifest"),
+    "search": ("registry", "cmd_search"),
     "build": ("build", "cmd_build"),
 }
 

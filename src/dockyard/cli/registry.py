@@ -1,4 +1,4 @@
-"""Registry verbs: pull, push, login, logout, manifest inspect (docs/registry.md)."""
+"""Registry verbs: pull, push, login, logout, manifest inspect, search (docs/registry.md)."""
 
 from __future__ import annotations
 
@@ -155,4 +155,60 @@ def cmd_manifest(argv: list[str]) -> int:
         doc = {"Ref": str(ref), "Descriptor": {"mediaType": media_type, "digest": str(digest), "size": len(data)},
                "Raw": doc}
     print(json.dumps(doc, indent=3))
+    return 0
+
+
+SEARCH_FORMAT = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL",
+                  "IsAutomated": "AUTOMATED"}
+DESCRIPTION_WIDTH = 45  # docker search truncates descriptions to this, with an ellipsis
+
+
+def _search_row(r, trunc: bool) -> dict:
+    desc = r.description.replace("\r", " ").replace("\n", " ")
+    if trunc and len(desc) > DESCRIPTION_WIDTH:
+        desc = desc[:DESCRIPTION_WIDTH - 1] + "\u2026"
+    # Docker prints booleans as "[OK]" or nothing, in the table and in --format alike
+    return {"Name": r.name, "Description": desc, "StarCount": str(r.star_count),
+            "IsOfficial": "[OK]" if r.is_official else "", "IsAutomated": "[OK]" if r.is_automated else ""}
+
+
+def _tabwriter(lines: list[str]) -> str:
+    """Docker's table writer (min width 10, padding 3): tab-separated cells in columns."""
+    rows = [line.split("\t") for line in lines]
+    widths: dict[int, int] = {}
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths.get(i, 10), len(cell) + 3)
+    return "".join("".join(c.ljust(widths[i]) for i, c in enumerate(row[:-1])) + row[-1] + "\n" for row in rows)
+
+
+def render_search(results, template: str, trunc: bool) -> str:
+    from .containers import _render
+
+    rows = [_search_row(r, trunc) for r in results]
+    if template.startswith("table"):
+        body = template[len("table"):].strip() or SEARCH_FORMAT[len("table "):]
+        lines = [_render(body, SEARCH_HEADERS)] + [_render(body, row) for row in rows]
+        return _tabwriter([line.replace("\\t", "\t") for line in lines])
+    return "".join(_render(template, row) + "\n" for row in rows)
+
+
+def cmd_search(argv: list[str]) -> int:
+    """`search [--limit N] [--format T] [--no-trunc] [--insecure] [REGISTRY/]TERM`."""
+    from ..registry import credentials
+    from ..registry.search import search, split_term
+
+    opts, pos = _flags(argv, ("--limit", "--format"), ("--no-trunc", "--insecure"), "search")
+    if len(pos) != 1:
+        raise ConfigError("search: [--limit N] [--format TEMPLATE] [--no-trunc] [--insecure] [REGISTRY/]TERM")
+    raw_limit = opts.get("--limit", "25")
+    if not raw_limit.isdigit() or int(raw_limit) < 1:
+        raise ConfigError(f"search: --limit must be a positive number, not {raw_limit!r}")
+    try:
+        creds = credentials.get(split_term(pos[0])[0])
+        _, results = search(pos[0], limit=int(raw_limit), insecure=bool(opts.get("--insecure")), credentials=creds)
+    except DockyardError as e:
+        return _fail(f"search {pos[0]}", e)
+    sys.stdout.write(render_search(results, opts.get("--format", SEARCH_FORMAT), not opts.get("--no-trunc")))
     return 0

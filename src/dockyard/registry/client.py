@@ -40,6 +40,19 @@ class Session:
     def repository(self, name: str, actions: str = "pull") -> Repository:
         return Repository(self, name, actions)
 
+    def request(self, method: str, path: str, scopes: tuple[str, ...], headers: dict | None = None, body=None):
+        """A request authorised for ``scopes`` (``repository:NAME:pull``, ``registry:catalog:*``);
+        a 401 fetches a token once more with the scope the registry asked for."""
+        hdrs = {**self.auth.headers(scopes), **(headers or {})}
+        r = self.transport.request(method, path, hdrs, body)
+        if r.status == 401 and (body is None or isinstance(body, bytes) or callable(body)):
+            wider = self.auth.retry_after_401(r, scopes)
+            if wider is not None:
+                r.read()
+                hdrs = {**self.auth.headers(wider), **(headers or {})}
+                r = self.transport.request(method, path, hdrs, body)
+        return r
+
 
 def _with_query(location: str, **params: str) -> str:
     import urllib.parse
@@ -55,17 +68,7 @@ class Repository:
 
     def request(self, method: str, path: str, headers: dict | None = None, body=None,
                 extra_scopes: tuple[str, ...] = ()):
-        scopes = tuple(sorted({*self.scopes, *extra_scopes}))
-        auth = self.session.auth
-        hdrs = {**auth.headers(scopes), **(headers or {})}
-        r = self.session.transport.request(method, path, hdrs, body)
-        if r.status == 401 and (body is None or isinstance(body, bytes) or callable(body)):
-            wider = auth.retry_after_401(r, scopes)
-            if wider is not None:
-                r.read()
-                hdrs = {**auth.headers(wider), **(headers or {})}
-                r = self.session.transport.request(method, path, hdrs, body)
-        return r
+        return self.session.request(method, path, tuple(sorted({*self.scopes, *extra_scopes})), headers, body)
 
     def _fail(self, r, what: str) -> RegistryError:
         body = r.read() if r.raw and not r.raw.isclosed() else b""
