@@ -80,3 +80,18 @@ def test_wrong_password_is_one_line_401_and_nothing_stored(dy, token_registry):
     assert p.stderr == f"dockyard: login {reg.host}: unauthorized: incorrect username or password (401)\n"
     assert not os.path.exists(os.path.join(dy.env["DOCKER_CONFIG"], "config.json"))
     assert _asked(reg) == [("!tester", ())]  # one try, refused
+
+
+def test_search_asks_for_the_catalog_scope(dy, token_registry):
+    """The catalog needs ``registry:catalog:*``, which this token server grants only to a
+    logged-in account: anonymous search is refused in one line, logged in it finds the repo."""
+    reg = token_registry
+    _login(dy, reg)
+    dy.ok("tag", "busybox", f"{reg.host}/tok/searchable:1")
+    dy.ok("push", "-q", f"{reg.host}/tok/searchable:1")
+    before = len(reg.token.requests)
+    assert dy.ok("search", "--format", "{{.Name}}", f"{reg.host}/search") == f"{reg.host}/tok/searchable\n"
+    assert _asked(reg, before) == [(reg.user, ("registry:catalog:*",))]
+    dy.ok("logout", reg.host)
+    p = dy("search", f"{reg.host}/search")
+    assert p.returncode == 1 and p.stderr == f"dockyard: search {reg.host}/search: authentication required (401)\n"

@@ -86,11 +86,14 @@ class TokenServer(http.server.ThreadingHTTPServer):
         return f"{signing_input}.{_b64url(sig)}"
 
     def grant(self, account: str | None, scopes: list[str]) -> list[dict]:
-        """``repository:NAME:a,b`` -> the access claim; anonymous callers keep only pull."""
+        """``repository:NAME:a,b`` -> the access claim; anonymous callers keep only pull.
+        ``registry:catalog:*`` (the catalog, for search) only for a logged-in account."""
         access = []
         for s in scopes:
             kind, _, rest = s.partition(":")
             name, _, actions = rest.rpartition(":")
+            if s == "registry:catalog:*" and account:
+                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
             if kind != "repository" or not name:
                 continue
             wanted = [a for a in actions.split(",") if a]
