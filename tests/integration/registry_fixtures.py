@@ -189,6 +189,15 @@ def registry(tmp_path_factory):
 
 
 @pytest.fixture
+def second_registry(tmp_path_factory):
+    """Another plain registry (a mirror, in the mirror tests)."""
+    r = _registry(tmp_path_factory)
+    yield r
+    r.stop()
+    shutil.rmtree(r.base, ignore_errors=True)
+
+
+@pytest.fixture
 def tls_registry(tmp_path_factory):
     r = _registry(tmp_path_factory, tls=True)
     yield r

@@ -123,6 +123,39 @@ def test_credentials_written_by_docker_as_urls_are_found(tmp_path, monkeypatch):
         credentials.get("x")
 
 
+def test_mirrors_get_their_own_credentials_never_the_registrys(tmp_path, monkeypatch):
+    from dockyard.oci import reference
+    from dockyard.registry.pull import _sessions
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    credentials.store("reg.example", "upstream-user", "upstream-secret")
+    credentials.store("mirror-b.example:5000", "mirror-user", "mirror-secret")
+    config = RegistriesConfig({"reg.example": ["https://mirror-a.example/base", "mirror-b.example:5000"]})
+    sessions = list(_sessions(reference.parse("reg.example/team/app:1"), config, False))
+    assert [(s.host, s.auth.credentials) for s in sessions] == [
+        ("mirror-a.example", None), ("mirror-b.example:5000", ("mirror-user", "mirror-secret")),
+        ("reg.example", ("upstream-user", "upstream-secret"))]
+
+
+@pytest.mark.parametrize("text, want", [
+    ("busybox", ("docker.io", "busybox")), ("bitnami/nginx", ("docker.io", "bitnami/nginx")),
+    ("localhost/x", ("localhost", "x")), ("reg:5000/team/app", ("reg:5000", "team/app")),
+    ("quay.io/", ("quay.io", "")), ("ghcr.io/org", ("ghcr.io", "org")),
+])
+def test_search_term_split_as_docker(text, want):
+    from dockyard.registry.search import split_term
+
+    assert split_term(text) == want
+
+
+def test_catalog_link_header_next_page():
+    from dockyard.registry.search import _next_page
+
+    assert _next_page('</v2/_catalog?last=b&n=100>; rel="next"') == "/v2/_catalog?last=b&n=100"
+    assert _next_page('<https://reg:5000/v2/_catalog?last=b&n=2>; rel="next"') == "/v2/_catalog?last=b&n=2"
+    assert _next_page('</v2/_catalog?last=b>; rel="prev"') is None and _next_page(None) is None
+
+
 def test_login_server_names():
     assert server_name(None) == "docker.io" and server_name("https://index.docker.io/v1/") == "docker.io"
     assert server_name("https://reg:5000/v2/") == "reg:5000" and server_name("localhost:5000") == "localhost:5000"

@@ -53,9 +53,15 @@ class _Cut(Exception):
 
 
 def _sessions(ref, config, insecure):
-    creds = credentials.get(ref.registry)
-    for endpoint in config.endpoints(ref.registry):
-        yield Session(endpoint, config, insecure=insecure, credentials=creds)
+    """One session per endpoint, each with that endpoint's own credentials (a mirror's are
+    looked up by its host, as podman does): the registry's password never goes to a mirror."""
+    import urllib.parse
+
+    *mirrors, own = config.endpoints(ref.registry)
+    for mirror in mirrors:
+        host = urllib.parse.urlsplit(mirror).netloc if "://" in mirror else mirror
+        yield Session(mirror, config, insecure=insecure, credentials=credentials.get(host))
+    yield Session(own, config, insecure=insecure, credentials=credentials.get(ref.registry))
 
 
 def fetch_manifest(ref, config: RegistriesConfig, insecure: bool = False):
