@@ -50,6 +50,7 @@ def test_index_platform_selection(dy, registry):
     index_desc = registry.put_manifest(repo, "multi", index)
     name = f"{registry.host}/{repo}:multi"
     assert json.loads(dy.ok("manifest", "inspect", name))["manifests"][1]["platform"]["architecture"] == "arm64"
+    _check_verbose_inspect(dy, name, amd, amd_desc, arm_desc)
     out = dy.ok("pull", name)
     assert f"Digest: {index_desc['digest']}" in out
     assert dy.image(name)["Architecture"] == "amd64"
@@ -66,3 +67,23 @@ def test_index_platform_selection(dy, registry):
                                               "(the index has: linux/amd64, linux/arm64/v8)\n")
     p = dy("pull", "--platform", "linux/", name)
     assert p.returncode == 125 and p.stderr == "dockyard: invalid platform 'linux/': want os/arch[/variant]\n"
+
+
+def _check_verbose_inspect(dy, name, amd, amd_desc, arm_desc):
+    """`manifest inspect -v`: Docker's shape; an index gives one entry per manifest, each with
+    the index's platform, its bytes (base64, hashing to its digest) and its document."""
+    import base64
+    import hashlib
+
+    entries = json.loads(dy.ok("manifest", "inspect", "-v", name))
+    assert [e["Ref"] for e in entries] == [f"{name}@{amd_desc['digest']}", f"{name}@{arm_desc['digest']}"]
+    assert [e["Descriptor"]["platform"] for e in entries] == [
+        {"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64", "variant": "v8"}]
+    for e, desc in zip(entries, (amd_desc, arm_desc), strict=True):
+        raw = base64.b64decode(e["Raw"])
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == desc["digest"] == e["Descriptor"]["digest"]
+        key = "OCIManifest" if e["Descriptor"]["mediaType"].startswith("application/vnd.oci") else "SchemaV2Manifest"
+        assert e[key] == json.loads(raw)
+    one = json.loads(dy.ok("manifest", "inspect", "--verbose", amd))
+    assert one["Ref"] == amd and one["Descriptor"]["platform"] == {"architecture": "amd64", "os": "linux"}
+    assert one["Descriptor"]["digest"] == amd_desc["digest"]

@@ -133,7 +133,8 @@ def cmd_logout(argv: list[str]) -> int:
 
 
 def cmd_manifest(argv: list[str]) -> int:
-    """`manifest inspect NAME`: the manifest or index as the registry serves it."""
+    """`manifest inspect [-v] NAME`: the manifest or index as the registry serves it; with
+    ``-v`` Docker's verbose shape (registry/inspect.py), one entry per manifest of an index."""
     import json
 
     from ..oci import reference
@@ -141,19 +142,21 @@ def cmd_manifest(argv: list[str]) -> int:
     from ..registry.pull import fetch_manifest
 
     if not argv or argv[0] != "inspect":
-        raise ConfigError("manifest: only 'manifest inspect [--insecure] NAME' is built")
+        raise ConfigError("manifest: only 'manifest inspect [-v] [--insecure] NAME' is built")
     opts, pos = _flags(argv[1:], (), ("--insecure", "-v", "--verbose"), "manifest inspect")
     if len(pos) != 1:
-        raise ConfigError("manifest inspect: [--insecure] NAME[:TAG|@DIGEST]")
+        raise ConfigError("manifest inspect: [-v] [--insecure] NAME[:TAG|@DIGEST]")
     try:
         ref = reference.parse(pos[0])
-        _, data, media_type, digest = fetch_manifest(ref, RegistriesConfig.load(), bool(opts.get("--insecure")))
+        repo, data, media_type, digest = fetch_manifest(ref, RegistriesConfig.load(), bool(opts.get("--insecure")))
+        if opts.get("-v") or opts.get("--verbose"):
+            from ..registry.inspect import verbose
+
+            doc = verbose(repo, ref, data, media_type, digest)
+        else:
+            doc = json.loads(data)
     except DockyardError as e:
         return _fail(f"manifest inspect {pos[0]}", e)
-    doc = json.loads(data)
-    if opts.get("-v") or opts.get("--verbose"):
-        doc = {"Ref": str(ref), "Descriptor": {"mediaType": media_type, "digest": str(digest), "size": len(data)},
-               "Raw": doc}
     print(json.dumps(doc, indent=3))
     return 0
 
