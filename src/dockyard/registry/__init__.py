@@ -1,4 +1,4 @@
-"""The OCI distribution-spec client: pull, push, login, manifest inspect (docs/registry.md).
+"""The OCI distribution-spec client: pull, push, login, manifest inspect, search (docs/registry.md).
 
     config.py       registries.json (mirrors, insecure registries), certs.d CA dirs, API host names
     transport.py    HTTP(S) over http.client: scheme choice, TLS, redirects, retries with backoff
@@ -8,7 +8,8 @@
     platform.py     --platform parsing and index entry selection
     progress.py     per-layer progress (updating lines on a TTY, plain lines otherwise, quiet)
     sources.py      which repositories a blob is known in (for cross-repository mounts)
-    pull.py push.py login.py   the verbs, as library calls
+    pull.py push.py login.py search.py   the verbs, as library calls
+    inspect.py      manifest inspect --verbose: Docker's shape
 
 Stdlib only (http.client + ssl): dockyard has no runtime dependencies.
 """

@@ -8,8 +8,9 @@ The registries file is JSON at ``$DOCKYARD_CONFIG`` or ``/etc/dockyard/registrie
       "insecure": ["registry.lan:5000", "10.0.0.0/8"]
     }
 
-``mirrors`` are tried in order for pulls from that registry, then the registry itself (as
-dockerd's ``registry-mirrors``, generalised to any registry). ``insecure`` entries are
+``mirrors`` are tried in order for pulls from that registry, then the registry itself. Per
+registry as podman's registries.conf has them (dockerd's ``registry-mirrors`` only apply to
+docker.io); each mirror uses its own host's credentials. ``insecure`` entries are
 ``host[:port]`` or CIDR ranges (as dockerd's ``insecure-registries``): HTTPS is tried
 without certificate verification, then plain HTTP. As in Docker, loopback registries
 (``localhost``, ``127.0.0.0/8``, ``::1``) are insecure without being listed.
