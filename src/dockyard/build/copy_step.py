@@ -27,7 +27,7 @@ import posixpath
 
 from .._sys import paths
 from ..engine.copy_tree import Entry, Extractor, Owner, probe
-from .run_step import BuildError
+from .errors import BuildError
 
 
 class Source:

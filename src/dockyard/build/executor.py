@@ -30,9 +30,8 @@ from .dockerfile import DockerfileError, parse_dockerfile
 from .dockerfile import instructions as i
 from .dockerfile.errors import DockerfileSyntaxError
 from .dockerfile.instructions import Expander
-from .layer_diff import is_empty, store_layer
+from .errors import BuildError
 from .output import Progress
-from .run_step import BuildError
 from .state import BuildState, now
 
 
@@ -250,6 +249,7 @@ class Builder:
 
     def _fs_step(self, state: BuildState, key: str, created_by: str, work) -> None:
         """Run ``work(workspace, merged)`` on a fresh workspace; record its change as a layer."""
+        from .layer_diff import is_empty, store_layer
         from .workspace import Workspace, ensure_snapshots
 
         top = ensure_snapshots(self.store, state.layers)

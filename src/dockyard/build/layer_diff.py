@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 
 from ..oci import image_spec
 from ..oci.digest import Hasher
@@ -99,7 +98,9 @@ def _entries(upper: str, rel: str = ""):
             yield from _entries(upper, child)
 
 
-def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
+def _info(name: str, st: os.stat_result):
+    import tarfile
+
     ti = tarfile.TarInfo(name)
     ti.mode, ti.uid, ti.gid, ti.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
     ti.uname = ti.gname = ""
@@ -108,6 +109,8 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
 
 def write_tar(upper: str, out) -> int:
     """The layer tar of ``upper`` onto the binary stream ``out``; returns the entry count."""
+    import tarfile  # only when a layer is written: not on a cached rebuild
+
     links: dict[tuple[int, int], str] = {}
     n = 0
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:

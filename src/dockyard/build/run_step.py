@@ -33,15 +33,12 @@ import posixpath
 from .. import _json as json
 from .. import config
 from ..errors import DockyardError
+from .errors import BuildError
 from .workspace import existing_parents, missing_top
 
 HOSTNAME = "buildkitsandbox"
 # the runtime's own mount points (engine/spec.py): created in the image if it lacks them
 _RUNTIME_TARGETS = ("/proc", "/dev", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
-
-
-class BuildError(DockyardError):
-    code = "build"
 
 
 def argv_for(state, ins) -> list[str]:
