@@ -178,10 +178,6 @@ def netw(tmp_path, need_root):
     need_binary("nft")
     need_binary("ip")
     need_binary("dnsmasq")
-    try:
-        import pyroute2  # noqa: F401
-    except ImportError:
-        need(False, "needs pyroute2 (pip install pyroute2)")
     need(not os.path.exists("/sys/class/net/dockyard0"), "a dockyard0 bridge already exists on this host")
     n = Net(str(tmp_path))
     yield n
