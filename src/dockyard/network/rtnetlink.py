@@ -111,7 +111,9 @@ def nest(kind: int, *attrs: bytes) -> bytes:
 
 
 def message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
-    return NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
+    """One netlink message, padded to 4 bytes so another may follow it in a datagram."""
+    n = NLMSGHDR.size + len(body)
+    return NLMSGHDR.pack(n, kind, flags, seq, 0) + body + b"\0" * (align(n) - n)
 
 
 def ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
