@@ -330,6 +330,7 @@ def test_context_from_stdin_and_tarball(env, tmp_path):
     ("FROM busybox\nCOPY ../outside /x\n", "outside the build context"),
     ("FROM busybox\nCOPY escape /x\n", "outside the build context through a symlink"),
     ("FROM busybox\nCOPY --from=nosuchstage-0 /x /x\n", "Dockerfile:2"),
+    ("FROM --platform=linux/s390x busybox\n", "only this host's platform"),
 ])
 def test_bad_input_is_one_line(env, tmp_path, dockerfile, expect):
     write(tmp_path / "ctx", {"Dockerfile": dockerfile})
@@ -352,6 +353,14 @@ def test_failing_run_shows_output_and_exit_code_and_tags_nothing(env, tmp_path):
     assert dy(env, "inspect", "failing").returncode != 0
     q = dy(env, "build", "-q", "-t", "failing", ctx)  # quiet: the failing step's output still shown
     assert q.returncode == 1 and "oops" in q.stderr and q.stdout == ""
+
+
+def test_platform_args_and_meta_args(env, tmp_path):
+    ctx = write(tmp_path, {"Dockerfile": "ARG TAG=latest\nFROM busybox:${TAG}\nARG TARGETARCH\nARG TAG\n"
+                                         "RUN echo $TARGETARCH $TAG $TARGETOS > /arch\n"})
+    assert dy(env, "build", "-t", "plat", ctx).returncode == 0
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    assert dy(env, "run", "--rm", "plat", "cat", "/arch").stdout == f"{arch} latest\n"  # TARGETOS not declared
 
 
 def test_missing_stage(env, tmp_path):

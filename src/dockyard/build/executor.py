@@ -79,7 +79,8 @@ class Builder:
     # -- the whole build ------------------------------------------------------------------
     def build(self, text: bytes):
         self.df = df = parse_dockerfile(text, self.opts.dockerfile_name)
-        meta = df.meta_env(self.opts.build_args)
+        self.platform_args = platform_args()
+        meta = df.meta_env(self.opts.build_args, predefined=self.platform_args)
         self.used_args |= {a for m in df.meta_args for a, _ in m.args if a in self.opts.build_args}
         meta_x = Expander(meta, df.escape)
         froms = {}
@@ -130,6 +131,11 @@ class Builder:
     # -- one stage ----------------------------------------------------------------------------
     def _stage(self, st) -> BuildState:
         fr = self.froms[st.index]
+        host = self.platform_args["TARGETPLATFORM"]
+        if fr.platform and fr.platform.rstrip("/") not in (host, self.platform_args["TARGETOS"] + "/" +
+                                                            self.platform_args["TARGETARCH"]):
+            raise BuildError(f"FROM --platform={fr.platform}: only this host's platform ({host}) can be built "
+                             f"({self.where(fr)})")
         label = f"{st.name} " if st.name and len(self.df.stages) > 1 else ""
         total = 1 + len(st.commands)
         self.progress.step(f"[{label}1/{total}] FROM {fr.base_name}" + (f" AS {st.name}" if st.name else ""))
@@ -220,7 +226,7 @@ class Builder:
 
     def _arg(self, state: BuildState, ins: i.Arg) -> None:
         x = Expander(state.expansion_env(), self.df.escape)
-        meta = self.df.meta_env(self.opts.build_args)
+        meta = self.df.meta_env(self.opts.build_args, predefined=self.platform_args)
         for name, default in ins.args:
             if name in self.opts.build_args:
                 value = self.opts.build_args[name]
@@ -426,6 +432,19 @@ class _Scratch:
 
 _PROXY = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                     "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
+
+
+def platform_args() -> dict[str, str]:
+    """BuildKit's predefined platform ARGs: the build and the target are this host."""
+    from .state import host_arch
+
+    arch = host_arch()
+    variant = "v8" if arch == "arm64" else ""
+    plat = f"linux/{arch}" + (f"/{variant}" if variant else "")
+    out = {}
+    for side in ("BUILD", "TARGET"):
+        out.update({f"{side}PLATFORM": plat, f"{side}OS": "linux", f"{side}ARCH": arch, f"{side}VARIANT": variant})
+    return out
 
 
 def _is_url(s: str) -> bool:
