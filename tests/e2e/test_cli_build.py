@@ -245,7 +245,7 @@ def test_dockerignore(env, tmp_path):
 
 
 def test_cache_mount_survives_between_builds(env, tmp_path):
-    df = "FROM busybox\nRUN --mount=type=cache,target=/var/cache/app,id=counter " \
+    df = "FROM busybox\nRUN --mount=type=cache,target=/var/cache/app,id=counter,sharing=locked " \
          "echo x >> /var/cache/app/n && wc -l < /var/cache/app/n > /count\n"
     ctx = write(tmp_path, {"Dockerfile": df})
     assert dy(env, "build", "--no-cache", "-t", "cm", ctx).returncode == 0

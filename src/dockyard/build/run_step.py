@@ -11,7 +11,8 @@ network unless told otherwise); `docker run`'s default bridge is not used for bu
 
 ``RUN --mount``:
     cache   <root>/build-cache-mounts/<sha256 of the id>: a directory that outlives the
-            build (same id = same directory; ``uid``/``gid``/``mode`` applied when created)
+            build (same id = same directory; ``uid``/``gid``/``mode`` applied when created);
+            ``sharing=locked`` (and ``private``) hold an flock on it for the step
     bind    a context path (or a path in a stage/image with ``from``), read-only by default;
             ``rw`` gives a scratch overlay whose writes are thrown away, as BuildKit's
     tmpfs   a fresh tmpfs (``size``)
@@ -92,7 +93,15 @@ def spec_mounts(b, ws, state, ins, env: dict[str, str]) -> list[dict]:
             target = posixpath.join(state.workdir, target)
         kind = m["type"]
         if kind == "cache":
-            out.append(_bind(cache_mount_dir(b.store.root, m), target, ro=m["readonly"]))
+            d = cache_mount_dir(b.store.root, m)
+            if m["sharing"] in ("locked", "private"):
+                # one step at a time uses it (private: BuildKit would make a second copy; we wait)
+                import fcntl
+
+                fd = os.open(d + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                ws.fds.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            out.append(_bind(d, target, ro=m["readonly"]))
         elif kind == "tmpfs":
             opts = ["nosuid", "nodev", "mode=1777"] + ([f"size={m['size']}"] if m["size"] else [])
             out.append({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts})

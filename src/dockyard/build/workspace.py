@@ -67,6 +67,7 @@ class Workspace:
         self.upper = os.path.join(self.dir, "upper")
         self.merged = os.path.join(self.dir, "merged")
         self.mounts: list[str] = []
+        self.fds: list[int] = []  # locks held for the step (cache mounts with sharing=locked)
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -104,6 +105,8 @@ class Workspace:
 
     def close(self) -> None:
         self.unmount()
+        while self.fds:
+            os.close(self.fds.pop())
         _rmtree(self.dir)
 
     def remove_stubs(self, stubs: list[str]) -> None:
