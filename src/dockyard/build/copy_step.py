@@ -107,32 +107,40 @@ def copy_sources(sources: list[Source], dest: str, *, merged: str, workdir: str,
     dest = "/" if dest == "//" else dest
     ids = owner_ids(chown, merged, where)
     mode = parse_chmod(chmod, where)
+    from ..engine.copy_rules import CopyError
+
     rfd = os.open(merged, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        exists, is_dir = probe(rfd, dest)
-        into_dir = dest.endswith("/") or several or (exists and is_dir)
-        if several and not dest.endswith("/") and not (exists and is_dir):
-            raise BuildError(f"when copying several sources the destination must be a directory and end "
-                             f"with a / ({where})")
-        for src in sources:
-            if src.root is not None and src.is_dir():
-                _extract(rfd, dest, src.entries([]), ids, mode, skip_root=True)
-                continue
-            if is_add and src.archive_ok and src.root is not None and _is_tar(os.path.join(src.root.root, src.rel)):
-                _unpack(rfd, dest, os.path.join(src.root.root, src.rel), where)
-                continue
-            if into_dir:
-                into, name = dest, src.name
-            else:
-                into, name = posixpath.dirname(dest.rstrip("/")) or "/", posixpath.basename(dest.rstrip("/"))
-            _extract(rfd, into, src.entries([name]), ids, mode, skip_root=False)
+        _copy_all(rfd, sources, dest, ids, mode, is_add, where, several)
+    except CopyError as e:
+        raise BuildError(f"{e} ({where})") from None
+    except OSError as e:
+        raise BuildError(f"{e.strerror or e}: {dest} ({where})") from None
     finally:
         os.close(rfd)
 
 
-def _extract(rfd: int, into: str, entries, ids, mode, skip_root: bool) -> None:
-    from ..engine.copy_rules import CopyError
+def _copy_all(rfd, sources, dest, ids, mode, is_add, where, several) -> None:
+    exists, is_dir = probe(rfd, dest)
+    into_dir = dest.endswith("/") or several or (exists and is_dir)
+    if several and not dest.endswith("/") and not (exists and is_dir):
+        raise BuildError(f"when copying several sources the destination must be a directory and end "
+                         f"with a / ({where})")
+    for src in sources:
+        if src.root is not None and src.is_dir():
+            _extract(rfd, dest, src.entries([]), ids, mode, skip_root=True)
+            continue
+        if is_add and src.archive_ok and src.root is not None and _is_tar(os.path.join(src.root.root, src.rel)):
+            _unpack(rfd, dest, os.path.join(src.root.root, src.rel), where)
+            continue
+        if into_dir:
+            into, name = dest, src.name
+        else:
+            into, name = posixpath.dirname(dest.rstrip("/")) or "/", posixpath.basename(dest.rstrip("/"))
+        _extract(rfd, into, src.entries([name]), ids, mode, skip_root=False)
 
+
+def _extract(rfd: int, into: str, entries, ids, mode, skip_root: bool) -> None:
     def adjusted():
         for e in entries:
             if skip_root and not e.parts:
@@ -141,10 +149,7 @@ def _extract(rfd: int, into: str, entries, ids, mode, skip_root: bool) -> None:
                 e.mode = mode
             yield e
     os.close(paths.open_in_root(rfd, into, create="dir"))
-    try:
-        Extractor(rfd, into, None, Owner(ids=ids)).run(adjusted())
-    except CopyError as e:
-        raise BuildError(str(e)) from None
+    Extractor(rfd, into, None, Owner(ids=ids)).run(adjusted())
 
 
 def _unpack(rfd: int, dest: str, archive: str, where: str) -> None:
