@@ -88,7 +88,8 @@ ARG APP_VERSION=1.0
 ENV APP_HOME=/srv/app GREETING="hello world"
 WORKDIR $APP_HOME
 COPY app.sh config/ ./
-RUN chmod 755 app.sh && echo "version $APP_VERSION" > version.txt && rm /bin/zcat
+RUN chmod 755 app.sh && echo "version $APP_VERSION" > version.txt && rm /bin/zcat && \\
+    rm -rf /usr/bin && mkdir /usr/bin && ln -s /bin/busybox /usr/bin/only
 USER nobody
 EXPOSE 8080 53/udp
 LABEL org.opencontainers.image.title=demo maintainer="me <me@example.com>"
@@ -119,6 +120,8 @@ def test_multi_step_build_runs_with_its_config(env, tmp_path):
     # the RUN layer: its files, the deletion as a whiteout, none of the runtime's mount points
     names = layer_names(env, "demo:1", 3)  # busybox, WORKDIR (made), COPY, RUN
     assert "bin/.wh.zcat" in names and "srv/app/version.txt" in names
+    assert "usr/bin/.wh..wh..opq" in names and "usr/bin/only" in names  # a recreated directory: opaque
+    assert dy(env, "run", "--rm", "--entrypoint", "ls", "demo:1", "/usr/bin").stdout == "only\n"
     assert not any(n.startswith(("etc", "proc", "dev", "sys")) for n in names), names
     hist = inspect(env, "demo:1")
     assert hist["Id"] == inspect(env, "demo:latest")["Id"]

@@ -107,6 +107,7 @@ class Builder:
         return st if st is not None and st.index < before else None
 
     def _needed(self, target, x: Expander) -> set[int]:
+        """The target and the stages it reads from, transitively (stage indexes)."""
         need, todo = set(), [target]
         while todo:
             st = todo.pop()
@@ -123,7 +124,7 @@ class Builder:
                 dep = self._stage_ref(ref, st.index)
                 if dep is not None:
                     todo.append(dep)
-                elif ref.isdigit() and isinstance(ref, str) and ref != self.froms[st.index].base_name:
+                elif ref.isdigit():  # a number names a stage, never an image
                     raise DockerfileSyntaxError(f"stage {ref} does not exist before stage {st.index}",
                                                 filename=self.opts.dockerfile_name)
         return need
