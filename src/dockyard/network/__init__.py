@@ -1,8 +1,8 @@
 """Container networking: bridges, veths, IPAM, NAT, published ports and DNS (issue 6).
 
-Importing this package costs nothing; `dockyard.network.service` (which imports pyroute2,
-~130 ms) is imported only on the engine's network path — never by `run --network none`
-or the runtime. Everything runs in the calling process: no daemon, no fork, no setns of
+Importing this package costs nothing; `dockyard.network.service` (~25 ms, mostly stdlib:
+netlink is our own rtnetlink.py, not pyroute2) is imported only on the engine's network
+path — never by `run --network none` or the runtime. Everything runs in the calling process: no daemon, no fork, no setns of
 the caller (a netns is entered by a short-lived thread only).
 
 What the engine calls (all in dockyard.network.service; `root`/`run_root` default to
@@ -49,6 +49,7 @@ On crash recovery (at start of any engine command that lists containers, or `sys
     net.endpoints(cid) -> [dict]               (for `inspect`'s NetworkSettings)
 
 Files: ports.py (-p grammar), ipam.py (address arithmetic), store.py (SQLite: networks,
-endpoints = IPAM, ports), netlink.py (pyroute2: bridge, veth), nft.py (table ip dockyard),
+endpoints = IPAM, ports), rtnetlink.py (a minimal netlink client), netlink.py (bridge, veth,
+addresses, routes over it), nft.py (table ip dockyard, one nft run per attach/detach),
 dns.py (dnsmasq per user network), service.py (the above). docs/network.md has the design.
 """
