@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 NOT_YET = {
-    "update": 6, "network": 6, "compare": 8, "vm": 7,
+    "compare": 8, "vm": 7,
 }
 
 USAGE = """usage: dockyard COMMAND [ARGS...]
@@ -19,6 +19,8 @@ commands:
         -v HOST_PATH|VOLUME:CONTAINER_PATH[:ro]  --env-file F  --ulimit N=S[:H]  --label K=V  --stop-signal S  --stop-timeout N
         --init (tini as PID 1)  -i (keep stdin open)
         --restart no|always|unless-stopped|on-failure[:N]   (with -d; no daemon: conmon's exit command)
+        --network bridge|none|host|container:NAME|NETWORK (default bridge)  -p [IP:][HOST:]PORT[/udp]  -P
+        --network-alias A  --ip IP  --dns IP  --dns-search D  --dns-option O  --add-host HOST:IP
   images                             list images
   ps [-a] [-q] [--filter K=V] [--format TEMPLATE]   list containers (filters: name id status exited label)
   logs [-f] [--tail N] [-t] CONTAINER
@@ -32,6 +34,11 @@ commands:
   stats [-a] [--no-stream] [--no-trunc] [--format TEMPLATE] [CONTAINER...]   CPU, memory, pids, block I/O
   inspect CONTAINER|IMAGE...         JSON
   rename CONTAINER NEW_NAME
+  update [--memory N] [--memory-swap N] [--cpus N] [--cpu-shares N] [--cpuset-cpus L] [--pids-limit N]
+         [--restart P] CONTAINER...  change limits of running containers now (kept across restarts)
+  network create [--subnet CIDR] [--gateway IP] [--internal] [--label K=V] NAME | ls [-q] [--format T]
+          | inspect NET... | rm NET... | prune | connect [--alias A] [--ip IP] NET CONTAINER
+          | disconnect NET CONTAINER   bridge networks (user networks resolve container names)
   cp [-a] [-L] CONTAINER:SRC_PATH DEST_PATH|-   copy out of a container (running or stopped; - = tar to stdout)
   cp [-a] [-L] SRC_PATH|- CONTAINER:DEST_PATH   copy into it (- = tar from stdin; -a: owned by its user)
   create [run options] IMAGE [COMMAND...]   prepare a container under conmon, not started
@@ -87,6 +94,7 @@ COMMANDS = {
     "logout": ("registry", "cmd_logout"), "manifest": ("registry", "cmd_manifest"),
     "search": ("registry", "cmd_search"),
     "build": ("build", "cmd_build"),
+    "network": ("network", "cmd_network"), "update": ("update", "cmd_update"),
 }
 
 

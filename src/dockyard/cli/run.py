@@ -22,7 +22,12 @@ for _names, _spec in (
         (("--env-file",), ("env_file", "list", None)), (("--ulimit",), ("ulimit", "list", None)),
         (("-l", "--label"), ("label", "list", None)), (("--stop-signal",), ("stop_signal", "value", None)),
         (("--stop-timeout",), ("stop_timeout", "value", None)), (("--restart",), ("restart", "value", "no")),
-        (("-v", "--volume"), ("volume", "list", None))):
+        (("-v", "--volume"), ("volume", "list", None)),
+        (("-p", "--publish"), ("publish", "list", None)), (("-P", "--publish-all"), ("publish_all", "bool", False)),
+        (("--network", "--net"), ("network", "value", None)), (("--network-alias", "--net-alias"), ("network_alias", "list", None)),
+        (("--ip",), ("ip", "value", None)), (("--dns",), ("dns", "list", None)),
+        (("--dns-search",), ("dns_search", "list", None)), (("--dns-option", "--dns-opt"), ("dns_option", "list", None)),
+        (("--add-host",), ("add_host", "list", None))):
     for _n in _names:
         _RUN_FLAGS[_n] = _spec
 
@@ -106,7 +111,9 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
                       hostname=a.hostname, tty=a.tty, read_only=a.read_only, privileged=a.privileged,
                       cap_add=a.cap_add, cap_drop=a.cap_drop, seccomp=seccomp, no_new_privileges=nnp,
                       memory=_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
-                      tmpfs=a.tmpfs, binds=binds, init=a.init)
+                      tmpfs=a.tmpfs, binds=binds, init=a.init, network=a.network, network_aliases=a.network_alias,
+                      ip=a.ip, publish=a.publish, publish_all=a.publish_all, dns=a.dns, dns_search=a.dns_search,
+                      dns_option=a.dns_option, add_host=a.add_host)
     policy, _, retries = a.restart.partition(":")
     if policy not in ("no", "always", "unless-stopped", "on-failure") or (retries and (
             policy != "on-failure" or not retries.isdigit())):

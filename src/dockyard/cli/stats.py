@@ -1,4 +1,4 @@
-"""`dockyard stats`: live CPU, memory, pids and block I/O of containers (engine/stats.py),
+"""`dockyard stats`: live CPU, memory, pids, network and block I/O of containers (engine/stats.py),
 printed as `docker stats` prints them."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ HELP = f"""usage: dockyard {USAGE}
 Live resource use of running containers (-a: all; stopped ones read as zero), refreshed
 every second until Ctrl-C; --no-stream prints once (two samples 0.5 s apart, for CPU %).
 Fields for --format (as `ps --format`, `table` for a header): .Container .Name .ID .CPUPerc
-.MemUsage .MemPerc .NetIO .BlockIO .PIDs. NET I/O shows "--": per-container networks are
-issue 6.
+.MemUsage .MemPerc .NetIO .BlockIO .PIDs (NET I/O: received / sent, lo excluded).
 """
 
 HEADERS = {"Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
@@ -46,7 +45,8 @@ def fields(prev, cur, shown_as: str, no_trunc: bool) -> dict:
     return {"Container": shown_as, "Name": cur.name, "ID": cur.id if no_trunc else cur.id[:12],
             "CPUPerc": f"{cpu_percent(prev, cur):.2f}%",
             "MemUsage": f"{binary_size(cur.mem_usage)} / {binary_size(cur.mem_limit)}",
-            "MemPerc": f"{cur.mem_percent:.2f}%", "NetIO": "--",
+            "MemPerc": f"{cur.mem_percent:.2f}%",
+            "NetIO": f"{decimal_size(cur.net_rx)} / {decimal_size(cur.net_tx)}",
             "BlockIO": f"{decimal_size(cur.blk_read)} / {decimal_size(cur.blk_write)}", "PIDs": str(cur.pids)}
 
 

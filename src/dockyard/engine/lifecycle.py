@@ -46,6 +46,9 @@ def refresh(containers, rec):
     if code is not None:
         containers.set_state(rec.id, "exited", code)
         rec = containers.get(rec.id)
+        from .networking import release
+
+        release(containers, rec.id)  # crash recovery: a stopped container holds no address or port
     return rec
 
 
@@ -82,7 +85,10 @@ def remove(containers, rec, force: bool = False) -> None:
         rec = stop(containers, rec, timeout=0)
     lock = containers.lock(rec.id)  # a restart in flight (conmon's exit command) waits or sees it gone
     try:
+        from .networking import release
+
         _runtime("delete", "--force", rec.id)
+        release(containers, rec.id)
         Snapshots.unmount(containers.path(rec.id))
         containers.delete(rec.id)
     finally:
@@ -121,6 +127,9 @@ def cleanup_after_exit(images, containers, cid: str) -> None:
         rec = refresh(containers, containers.get(cid))
     except Exception:  # noqa: BLE001 - already removed by someone else
         return
+    from .networking import release
+
+    release(containers, cid)  # its netns went with it: the rules, ports and address go now
     if rec.auto_remove:
         _runtime("delete", "--force", cid)
         Snapshots.unmount(containers.path(cid))

@@ -59,19 +59,32 @@ def _check_executable(rootfs: str, argv0: str, env: list[str]) -> None:
 
 
 def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | None, rm: bool):
-    """Resolve, unpack, record, mount, write config.json: (record, bundle dir). On failure
-    nothing is left: the record and the mount go again."""
+    """Resolve, unpack, record, mount, write config.json: (record, bundle dir, network plan).
+    On failure nothing is left: the record and the mount go again."""
+    from . import etc_files, networking
+
     img = images.resolve(image_ref)
     argv = command(img.config.config, opts)  # "no command" fails before anything exists
+    netplan = networking.plan(opts, img.config.config, name)  # bad -p, missing network: before too
+    containers.pending_meta = {**(containers.pending_meta or {}), "network": netplan}  # one meta.json write
     top = images.unpack(img)
     rec = containers.new(str(img.id), argv, name, rm)
     d = containers.path(rec.id)
     try:
+        shared = None
+        if netplan["mode"] == "container":  # its netns by path, and its hostname and files (Docker)
+            other, opts.netns_path = networking.shared_with(containers, netplan["container"])
+            shared = containers.path(other.id)
+            with open(os.path.join(shared, "hostname")) as f:
+                opts.hostname = f.read().strip()
         merged = images.snapshots.mount(top, d)
         spec = container_spec(img.config.config, opts, rootfs=merged, cid=rec.id)
-        from . import etc_files
-
-        spec["mounts"] += etc_files.write(d, spec["hostname"])
+        if shared:
+            spec["mounts"] += [etc_files.bind(n, os.path.join(shared, n)) for n in ("hostname", "hosts", "resolv.conf")]
+        else:
+            spec["mounts"] += etc_files.write(d, spec["hostname"], host_network=netplan["mode"] == "host",
+                                              dns=netplan["dns"], dns_search=netplan["dns_search"],
+                                              dns_option=netplan["dns_option"], add_host=netplan["add_host"])
         _check_executable(merged, argv[0], spec["process"]["env"])  # the workload, not --init
         with open(os.path.join(d, "config.json"), "w") as f:
             f.write(json.dumps(spec))
@@ -79,23 +92,37 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
         Snapshots.unmount(d)
         containers.delete(rec.id)
         raise
-    return rec, d
+    return rec, d, netplan
 
 
 def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
                    rm: bool = False) -> int:
-    rec, d = _prepare(images, containers, image_ref, opts, name, rm)
+    """The runtime's `run` in a forked child. A bridge or user network is attached between
+    its create and start through `run --start-gate` (the runtime tells the pid and waits for
+    a go): no second runtime invocation, no OCI hook process — a createRuntime hook calling
+    back into dockyard would start another interpreter (~40 ms), and create + start + wait
+    as separate runtime calls would lose the runtime's own subreaper wait and pty proxy.
+    While the child creates, this process imports the network library (two cores: overlap).
+    `--network none` never takes this path: no network import at all (`-X importtime`)."""
+    from . import networking
+
+    rec, d, netplan = _prepare(images, containers, image_ref, opts, name, rm)
+    attached = netplan["mode"] == networking.ATTACHED
     code = 125
     try:
         log = os.path.join(d, "runtime.log")
         containers.set_state(rec.id, "running")
         code = _runtime_run_in_child(["--root", config.runtime_root(), "--log", log, "--log-format", "json",
-                                      "run", "--bundle", d, rec.id])
+                                      "run", "--bundle", d, rec.id],
+                                     between=(lambda pid: networking.attach(containers, rec.id, pid)) if attached else None,
+                                     warm=networking.warm if attached else None)
         if _runtime_failed(log):
             code = 125  # the runtime itself failed (it said why on stderr), not the workload
         containers.set_state(rec.id, "exited", code)
         return code
     finally:
+        if attached:
+            networking.release(containers, rec.id)  # its netns is gone: rules, ports, address go too
         Snapshots.unmount(d, remove=rm)
         if rm:
             containers.delete(rec.id)
@@ -103,20 +130,33 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
             containers.set_state(rec.id, "exited", code)
 
 
-def _runtime_run_in_child(args: list[str]) -> int:
+def _runtime_run_in_child(args: list[str], between=None, warm=None) -> int:
     """`dockyard-runtime ARGS` as a forked child running the runtime's own main(): the same
     code and the same process tree as exec'ing the binary, without starting and importing a
     second interpreter (~10 ms of a ~70 ms `run --rm`). Signals sent to this CLI go to the
     runtime, which passes them to the container (Docker's --sig-proxy default); the exit
-    status is the runtime's, as subprocess.call would give it."""
+    status is the runtime's, as subprocess.call would give it.
+
+    ``between(pid)``: called once the container is created and before it starts (the
+    runtime's `--start-gate`, a socketpair); if it raises, the runtime deletes the container
+    and the error is raised here after the child ended. ``warm()`` runs while the child
+    creates (imports for ``between``)."""
     import _signal
 
     from ..runtime import cli as runtime_cli
 
+    gate = None
+    if between is not None:
+        import _socket
+
+        gate = _socket.socketpair()  # (ours, the runtime's); close-on-exec, so never the workload's
+        args = [*args[:-1], "--start-gate", str(gate[1].fileno()), args[-1]]
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the child: never returns into the CLI
+        if gate:
+            gate[0].close()
         code = 125
         try:
             code = runtime_cli.main(args)
@@ -132,7 +172,11 @@ def _runtime_run_in_child(args: list[str]) -> int:
                 os._exit(code if isinstance(code, int) else 125)
     proxied = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1, _signal.SIGUSR2)
     previous = {sig: _signal.signal(sig, lambda signum, _frame: os.kill(pid, signum)) for sig in proxied}
+    failed = None
     try:
+        if gate:
+            gate[1].close()
+            failed = _open_gate(gate[0], between, warm)
         while True:
             try:
                 _, status = os.waitpid(pid, 0)
@@ -142,7 +186,35 @@ def _runtime_run_in_child(args: list[str]) -> int:
     finally:
         for sig, handler in previous.items():
             _signal.signal(sig, handler)
+    if failed is not None:
+        raise failed
     return os.waitstatus_to_exitcode(status)
+
+
+def _open_gate(sock, between, warm):
+    """Our side of `--start-gate`: read the created container's pid, run ``between``, answer
+    "1" (start) or "0" (delete it). Returns the exception ``between`` raised, or None."""
+    failed = None
+    try:
+        if warm:
+            warm()
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(64)
+            if not chunk:
+                return None  # the runtime failed before the gate (it says why)
+            data += chunk
+        try:
+            between(int(data))
+        except BaseException as e:  # noqa: BLE001 - raised by the caller once the child is reaped
+            failed = e
+        try:
+            sock.send(b"0" if failed else b"1")
+        except OSError:
+            pass  # the runtime is gone (killed meanwhile): its exit status says so
+    finally:
+        sock.close()
+    return failed
 
 
 def _runtime(*args: str):
@@ -159,16 +231,24 @@ def containers_meta_restart(rec, d: str) -> str:
         return "no"
 
 
-def _under_monitor(rec, d: str) -> None:
-    """Hand the bundle in ``d`` to conmon (runtime `create`); the container is then created."""
-    from . import monitor
+def _under_monitor(containers, rec, d: str) -> None:
+    """Hand the bundle in ``d`` to conmon (runtime `create`), then attach its network (the
+    netns exists, the workload has not started); the container is then created."""
+    from . import monitor, networking
 
-    # conmon runs this when the container exits: --rm removal and restart policies need it
-    # (there is no daemon to notice the exit otherwise)
+    # conmon runs this when the container exits: --rm removal, restart policies and giving
+    # back a network's address and ports need it (there is no daemon to notice the exit)
     policy = containers_meta_restart(rec, d)
+    attached = networking.attached(containers, rec.id)
     exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] \
-        if rec.auto_remove or policy != "no" else None
-    monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd, stdin=_meta_interactive(d))
+        if rec.auto_remove or policy != "no" or attached else None
+    pid = monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd, stdin=_meta_interactive(d))
+    if attached:
+        try:
+            networking.attach(containers, rec.id, pid)
+        except BaseException:
+            _runtime("delete", "--force", rec.id)  # conmon sees its container go and exits
+            raise
 
 
 def _meta_interactive(d: str) -> bool:
@@ -183,9 +263,9 @@ def _meta_interactive(d: str) -> bool:
 def create_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
                     rm: bool = False) -> str:
     """`docker create`: everything up to the runtime's `create`, under conmon; not started."""
-    rec, d = _prepare(images, containers, image_ref, opts, name, rm)
+    rec, d, _ = _prepare(images, containers, image_ref, opts, name, rm)
     try:
-        _under_monitor(rec, d)
+        _under_monitor(containers, rec, d)
     except BaseException:
         _runtime("delete", "--force", rec.id)
         Snapshots.unmount(d)
@@ -204,6 +284,9 @@ def start(images, containers, rec) -> None:
         return
     d = containers.path(rec.id)
     if rec.state == "exited":
+        from .networking import release
+
+        release(containers, rec.id)  # what its last run held (its netns is gone): a new attach follows
         _runtime("delete", "--force", rec.id)
         for leftover in (rec.id, "pid", "conmon.pid"):
             try:
@@ -213,7 +296,7 @@ def start(images, containers, rec) -> None:
         if not os.path.ismount(os.path.join(d, "merged")):
             img = images.get(rec.image)
             images.snapshots.mount(images.unpack(img), d)
-        _under_monitor(rec, d)
+        _under_monitor(containers, rec, d)
     p = _runtime("start", rec.id)
     if p.returncode != 0:
         raise RunError(p.stderr.strip().removeprefix("dockyard-runtime: ") or "start failed")
@@ -230,6 +313,9 @@ def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: 
     try:
         start(images, containers, containers.get(cid))
     except BaseException:
+        from .networking import release
+
+        release(containers, cid)
         _runtime("delete", "--force", cid)
         Snapshots.unmount(containers.path(cid))
         containers.delete(cid)

@@ -15,7 +15,9 @@ The rules are Docker's, so an image behaves here as it does there:
 - ``--init``: the host's static tini at /sbin/docker-init as PID 1, forwarding signals and
   reaping orphans, as Docker's docker-init (tini) does;
 - resources: ``--memory``, ``--cpus`` (as quota per 100 ms period), ``--pids-limit``,
-  ``--ulimit`` (never above what the caller may set — the runtime refuses that anyway).
+  ``--ulimit`` (never above what the caller may set — the runtime refuses that anyway);
+- network: a new network namespace, none with ``--network host`` (and the host's name as
+  hostname, as Docker), or another container's by path (``container:X``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,17 @@ class RunOptions:
         self.tmpfs: list[str] = kw.pop("tmpfs", [])
         self.binds: list[tuple[str, str, bool]] = kw.pop("binds", [])  # (host, container, read-only)
         self.init: bool = kw.pop("init", False)
+        # networking (engine/networking.py): the mode, and what a bridge/user network attach takes
+        self.network: str = kw.pop("network", None) or "bridge"  # none | host | bridge | container:X | NAME
+        self.netns_path: str | None = kw.pop("netns_path", None)  # container:X: X's netns, joined by path
+        self.network_aliases: list[str] = kw.pop("network_aliases", [])
+        self.ip: str | None = kw.pop("ip", None)
+        self.publish: list[str] = kw.pop("publish", [])
+        self.publish_all: bool = kw.pop("publish_all", False)
+        self.dns: list[str] = kw.pop("dns", [])
+        self.dns_search: list[str] = kw.pop("dns_search", [])
+        self.dns_option: list[str] = kw.pop("dns_option", [])
+        self.add_host: list[str] = kw.pop("add_host", [])
         if kw:
             raise TypeError(f"unknown run options: {', '.join(sorted(kw))}")
 
@@ -177,7 +190,7 @@ def container_spec(image_cfg: dict, o: RunOptions, *, rootfs: str, cid: str) -> 
     """The OCI config.json for one container; ``rootfs`` is its (mounted) root."""
     from ..runtime.profiles import defaults, seccomp_default
 
-    hostname = o.hostname or cid[:12]
+    hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])  # Docker: host's name
     uid, gid, extra, home = resolve_user(o.user if o.user is not None else image_cfg.get("User") or "0", rootfs)
     caps = capabilities(o)
     process = {
@@ -221,10 +234,12 @@ def container_spec(image_cfg: dict, o: RunOptions, *, rootfs: str, cid: str) -> 
         resources["cpu"] = {"quota": int(o.cpus * CPU_PERIOD), "period": CPU_PERIOD}
     if o.pids_limit:
         resources["pids"] = {"limit": o.pids_limit}
-    linux: dict = {
-        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
-        "resources": resources,
-    }
+    linux: dict = {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")], "resources": resources}
+    # the network namespace: none of its own with --network host; another container's,
+    # joined by path, with container:X; else a new one (lo only; a bridge or user network
+    # gets its eth0 between the runtime's create and start)
+    if o.network != "host":
+        linux["namespaces"].insert(1, {"type": "network", **({"path": o.netns_path} if o.netns_path else {})})
     if not o.privileged:
         linux["maskedPaths"] = defaults.masked_paths()
         linux["readonlyPaths"] = defaults.readonly_paths()

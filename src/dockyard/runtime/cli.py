@@ -28,7 +28,9 @@ commands:
   spec      [--bundle B] [--rootless]           write a default config.json
   create    [--bundle B] [--pid-file F] [--console-socket S] [--no-pivot] [--preserve-fds N] ID
   start     ID                                  run the user process of a created container
-  run       [create options] [--detach] [--keep] ID   create + start + wait; exit code passed through
+  run       [create options] [--detach] [--keep] [--start-gate FD] ID   create + start + wait; exit code
+            passed through. --start-gate: after create, write "PID\n" to the socket FD and start only
+            when it answers "1" (the caller sets up the container's network in between)
   state     ID                                  the OCI state JSON
   kill      [--all] ID [SIGNAL]                 default SIGTERM
   delete    [--force] ID
@@ -55,7 +57,8 @@ _CREATE = {"bundle": ("bundle", "str"), "b": ("bundle", "str"), "pid-file": ("pi
 FLAGS = {
     "spec": {"bundle": ("bundle", "str"), "b": ("bundle", "str"), "rootless": ("rootless", "bool")},
     "create": _CREATE,
-    "run": {**_CREATE, "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool")},
+    "run": {**_CREATE, "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool"),
+            "start-gate": ("start_gate", "int")},
     "start": {},
     "state": {},
     "kill": {"all": ("all", "bool"), "a": ("all", "bool")},

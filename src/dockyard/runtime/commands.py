@@ -87,6 +87,8 @@ def cmd_run(root, o, args, g) -> int:
     c, master = _create(root, o, args, g, keep_console=not detach and not o.get("console_socket"))
     pid = c.data["pid"]
     try:
+        if o.get("start_gate") is not None:
+            _await_gate(o["start_gate"], pid)
         ops.start(c)
     except BaseException:
         ops.delete(c, force=True)
@@ -107,6 +109,23 @@ def cmd_run(root, o, args, g) -> int:
         except NotFound:
             pass  # someone else deleted it meanwhile
     return code
+
+
+def _await_gate(fd: int, pid: int) -> None:
+    """`run --start-gate FD`: the container exists (its namespaces too) but its process has
+    not started; tell the caller its pid and wait for "1" before starting. dockyard's engine
+    attaches the container's network here, so the workload never runs before its eth0 is up.
+    Anything else (or the caller gone) deletes the container and exits 125 quietly: the
+    caller says why."""
+    try:
+        os.write(fd, f"{pid}\n".encode())
+        answer = os.read(fd, 1)
+    except OSError:
+        answer = b""
+    finally:
+        os.close(fd)
+    if answer != b"1":
+        raise SystemExit(125)  # cmd_run deletes the container on the way out
 
 
 def cmd_state(root, o, args, g) -> int:
