@@ -164,3 +164,32 @@ def test_config_bytes_deterministic_with_labels():
     one = s.config_bytes({"x": "y"})
     assert one == s.config_bytes({"x": "y"})
     assert b'"empty_layer":true' in one and b'"Labels":{"x":"y"}' in one and b'"created":"2020-01-01T00:00:00Z"' in one
+
+
+def test_file_digests_reuse_only_unchanged_files(tmp_path):
+    import time
+
+    from dockyard.build.cache import BuildCache, FileDigests
+    from dockyard.oci.digest import Hasher
+
+    ctx = _ctx(tmp_path / "ctx", {"d/x": "one", "d/y": "two"})
+    cache = BuildCache(str(tmp_path))
+
+    def h():
+        known = FileDigests(cache, ctx.root)
+        x = Hasher()
+        ctx.content_hash(["d"], x, known)
+        read = [p for p, _, _ in known.new]
+        known.flush()
+        return x.digest(), read
+    first, read = h()
+    assert len(read) == 2
+    again, read = h()
+    assert again == first and not read  # nothing re-read: every signature matched
+    st = os.stat(tmp_path / "ctx" / "d" / "x")
+    time.sleep(0.01)
+    (tmp_path / "ctx" / "d" / "x").write_text("ONE")  # same size, mtime put back: ctime still moves
+    os.utime(tmp_path / "ctx" / "d" / "x", ns=(st.st_atime_ns, st.st_mtime_ns))
+    changed, read = h()
+    assert changed != first and read == [str(tmp_path / "ctx" / "d" / "x")]
+    cache.close()

@@ -188,17 +188,33 @@ class BuildContext:
         finally:
             src.close()
 
-    def content_hash(self, rels: list[str], hasher) -> None:
+    def content_hash(self, rels: list[str], hasher, known=None) -> None:
         """Feed what COPY reads from ``rels`` into ``hasher``: names, types, modes, link
-        targets and file bytes (mtimes and owners left out, as BuildKit's content cache)."""
+        targets and each file's content digest (mtimes and owners left out, as BuildKit's
+        content cache). ``known`` (a FileDigests) remembers a file's digest by its stat
+        signature, so an unchanged file is not read again on the next build."""
+        from ..oci.digest import Hasher
+
         for rel in rels:
             hasher.update(f"\0src {rel}\0".encode())
             for e in self.entries(rel, []):
                 hasher.update(f"{'/'.join(e.parts)}\0{e.kind}\0{e.mode:o}\0{e.link or ''}\0".encode())
-                if e.kind == "file":
+                if e.kind != "file":
+                    continue
+                path = os.path.join(self.root, rel, *e.parts)
+                sig = digest = None
+                if known is not None:
+                    sig = _signature(path)
+                    digest = known.get(path, sig)
+                if digest is None:
+                    h = Hasher()
                     with e.open() as f:
                         while chunk := f.read(1 << 20):
-                            hasher.update(chunk)
+                            h.update(chunk)
+                    digest = str(h.digest())
+                    if known is not None and sig is not None:
+                        known.put(path, sig, digest)
+                hasher.update(digest.encode())
 
     def read_file(self, rel: str, where: str) -> bytes:
         rel = self.check_inside(rel, where)
@@ -208,6 +224,16 @@ class BuildContext:
             raise ContextError(f"{where}: {rel!r} is not a regular file")
         with open(path, "rb") as f:
             return f.read()
+
+
+def _signature(path: str) -> str | None:
+    """A file's identity for the digest cache: inode, size, mtime and ctime in ns (ctime
+    moves on every write or metadata change, and cannot be set back by the user)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def _rmtree(path: str) -> None:

@@ -24,7 +24,7 @@ import posixpath
 from ..errors import DockyardError, NotFound
 from ..oci.digest import Hasher
 from . import metadata
-from .cache import BuildCache, step_key
+from .cache import BuildCache, FileDigests, step_key
 from .context import BuildContext, ContextError, ImageFiles
 from .dockerfile import DockerfileError, parse_dockerfile
 from .dockerfile import instructions as i
@@ -62,12 +62,14 @@ class Builder:
     def __init__(self, store, ctx: BuildContext, opts: BuildOptions, progress: Progress) -> None:
         self.store, self.ctx, self.opts, self.progress = store, ctx, opts, progress
         self.cache = BuildCache(store.root)
+        self.file_digests = FileDigests(self.cache, ctx.root)
         self.results: dict[int, BuildState] = {}
         self.used_args: set[str] = set()
         self.df = None
         self._open: list = []  # workspaces of --from views, closed at the end
 
     def close(self) -> None:
+        self.file_digests.flush()
         for ws in self._open:
             ws.close()
         self._open.clear()
@@ -290,7 +292,7 @@ class Builder:
         for m in ins.mounts:  # a bind from the context is an input, like a COPY source
             if m["type"] == "bind" and not m["from"]:
                 rels = self.ctx.match(m["source"] or ".", f"RUN --mount ({self.where(ins)})")
-                self.ctx.content_hash(rels, h)
+                self.ctx.content_hash(rels, h, self.file_digests)
             elif m["from"]:
                 h.update(self._from_state(m["from"], ins).key.encode())
         key = step_key(state.key, ins.original, args, state.config.get("Env") or [], str(h.digest()),
@@ -384,7 +386,7 @@ class Builder:
             for rel in rels:
                 sources.append(copy_step.Source(posixpath.basename(rel) or "", root=root, rel=rel, archive_ok=is_add))
             if root is self.ctx:
-                self.ctx.content_hash(rels, h)
+                self.ctx.content_hash(rels, h, self.file_digests)
             else:
                 h.update("\0".join(rels).encode())
         for c in ins.contents:
