@@ -62,14 +62,16 @@ class Builder:
     def __init__(self, store, ctx: BuildContext, opts: BuildOptions, progress: Progress) -> None:
         self.store, self.ctx, self.opts, self.progress = store, ctx, opts, progress
         self.cache = BuildCache(store.root)
-        self.file_digests = FileDigests(self.cache, ctx.root)
+        # a context unpacked from a tarball lives in a fresh directory each time: nothing to remember
+        self.file_digests = FileDigests(self.cache, ctx.root) if ctx.scratch is None else None
         self.results: dict[int, BuildState] = {}
         self.used_args: set[str] = set()
         self.df = None
         self._open: list = []  # workspaces of --from views, closed at the end
 
     def close(self) -> None:
-        self.file_digests.flush()
+        if self.file_digests is not None:
+            self.file_digests.flush()
         for ws in self._open:
             ws.close()
         self._open.clear()
