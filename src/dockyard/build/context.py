@@ -91,7 +91,7 @@ class BuildContext:
         from .archives import decompressed
 
         os.makedirs(scratch_parent, mode=0o700, exist_ok=True)
-        scratch = tempfile.mkdtemp(prefix="context-", dir=scratch_parent)
+        scratch = tempfile.mkdtemp(prefix=f"context-{os.getpid()}-", dir=scratch_parent)
         root = os.path.join(scratch, "ctx")
         os.mkdir(root, 0o755)
         try:
@@ -106,7 +106,7 @@ class BuildContext:
         import tempfile
 
         os.makedirs(scratch_parent, mode=0o700, exist_ok=True)
-        scratch = tempfile.mkdtemp(prefix="context-", dir=scratch_parent)
+        scratch = tempfile.mkdtemp(prefix=f"context-{os.getpid()}-", dir=scratch_parent)
         os.mkdir(os.path.join(scratch, "ctx"), 0o755)
         return cls(os.path.join(scratch, "ctx"), PatternMatcher([]), scratch)
 

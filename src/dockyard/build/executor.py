@@ -61,6 +61,12 @@ def _one_line(text: str) -> str:
 class Builder:
     def __init__(self, store, ctx: BuildContext, opts: BuildOptions, progress: Progress) -> None:
         self.store, self.ctx, self.opts, self.progress = store, ctx, opts, progress
+        import os
+
+        if os.path.isdir(os.path.join(store.root, "build-tmp")):
+            from .workspace import gc_stale
+
+            gc_stale(store.root)  # what an interrupted build left (a kill -9 skips every finally)
         self.cache = BuildCache(store.root)
         # a context unpacked from a tarball lives in a fresh directory each time: nothing to remember
         self.file_digests = FileDigests(self.cache, ctx.root) if ctx.scratch is None else None
@@ -427,7 +433,7 @@ class _Scratch:
 
         parent = os.path.join(store.root, "build-tmp")
         os.makedirs(parent, mode=0o700, exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix="dl-", dir=parent)
+        self.dir = tempfile.mkdtemp(prefix=f"dl-{os.getpid()}-", dir=parent)
 
     def close(self) -> None:
         from ..image.snapshots import _rmtree

@@ -55,6 +55,42 @@ def ensure_snapshots(store, layers) -> str | None:
     return parent
 
 
+def gc_stale(store_root: str) -> int:
+    """Remove what builds killed mid-step left in <root>/build-tmp (their mounts too): every
+    entry is named ``KIND-PID-...`` by the build that made it; a dead PID's are garbage."""
+    parent = os.path.join(store_root, "build-tmp")
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return 0
+    n = 0
+    for name in names:
+        fields = name.split("-")
+        if len(fields) < 3 or not fields[1].isdigit() or _alive(int(fields[1])):
+            continue
+        d = os.path.join(parent, name)
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        for m in sorted((p for p in points if p.startswith(d + "/")), key=len, reverse=True):
+            try:
+                libc.umount2(m.encode().decode("unicode_escape"), libc.MNT_DETACH)
+            except OSError:
+                pass
+        _rmtree(d)
+        n += 1
+    return n
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Workspace:
     def __init__(self, store, top: str | None) -> None:
         import tempfile
@@ -62,7 +98,7 @@ class Workspace:
         parent = os.path.join(store.root, "build-tmp")
         os.makedirs(parent, mode=0o700, exist_ok=True)
         self.store, self.top = store, top
-        self.dir = tempfile.mkdtemp(prefix="step-", dir=parent)
+        self.dir = tempfile.mkdtemp(prefix=f"step-{os.getpid()}-", dir=parent)
         os.chmod(self.dir, 0o711)  # the container's user must reach merged/ (and nothing else here)
         self.upper = os.path.join(self.dir, "upper")
         self.merged = os.path.join(self.dir, "merged")
