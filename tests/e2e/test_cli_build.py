@@ -366,6 +366,29 @@ def test_platform_args_and_meta_args(env, tmp_path):
     assert dy(env, "run", "--rm", "plat", "cat", "/arch").stdout == f"{arch} latest\n"  # TARGETOS not declared
 
 
+def test_build_killed_mid_step_is_cleaned_by_the_next(env, tmp_path):
+    import time
+
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo started; sleep 2\n"})
+    p = subprocess.Popen([DOCKYARD, "build", "--no-cache", ctx], env=env, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while not seen.endswith(" started\n"):  # the step's own output, not its header
+        line = p.stderr.readline()
+        assert line, seen
+        seen += line
+    p.kill()  # SIGKILL: no finally runs, the workspace and its overlay mount stay behind
+    p.wait()
+    p.stderr.close()
+    tmp = os.path.join(env["DOCKYARD_ROOT"], "build-tmp")
+    assert any(n.startswith(f"step-{p.pid}-") for n in os.listdir(tmp))
+    time.sleep(2.5)  # the orphaned step finishes on its own
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    assert dy(env, "build", "-q", ctx).returncode == 0
+    assert not [n for n in os.listdir(tmp) if n.startswith(f"step-{p.pid}-")]
+    with open("/proc/self/mountinfo") as f:
+        assert f"step-{p.pid}-" not in f.read()
+
+
 def test_missing_stage(env, tmp_path):
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox AS one\nRUN true\n"})
     p = dy(env, "build", "--target", "two", ctx)
