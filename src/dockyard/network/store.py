@@ -25,6 +25,7 @@ from .errors import NetworkError, PortInUse
 
 DEFAULT_NETWORK = "bridge"  # Docker's name for the default network
 DEFAULT_BRIDGE = "dockyard0"
+DEFAULT_NETWORK_ID = "d0c4ad00" + "0" * 56  # fixed: see NetworkStore.create
 # 10.88.0.0/16 as podman: not Docker's 172.17.0.0/16, so dockerd and dockyard can run on one
 # host; override with $DOCKYARD_DEFAULT_SUBNET (e.g. when 10.88/16 is routed on the host).
 DEFAULT_SUBNET = "10.88.0.0/16"
@@ -160,7 +161,10 @@ class NetworkStore:
             raise NetworkError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]* (at most 64)")
         if gateway and not subnet:
             raise NetworkError("--gateway needs --subnet")
-        nid = secrets.token_hex(32)
+        # the default network's id is the same in every store: its bridge, rules (named by
+        # id) and dnsmasq are host-wide, so two roots (tests, DOCKYARD_ROOT) must share them
+        # rather than each add a set of rules that no other root can remove
+        nid = DEFAULT_NETWORK_ID if bridge == DEFAULT_BRIDGE else secrets.token_hex(32)
         bridge = bridge or "dy-" + nid[:12]  # Docker's br-<id12>: at most 15 characters (IFNAMSIZ)
         with self._tx():
             if self._row("name = ?", name):
