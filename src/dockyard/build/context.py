@@ -79,7 +79,7 @@ class BuildContext:
     @classmethod
     def from_dir(cls, path: str, dockerfile: str | None = None) -> BuildContext:
         if not os.path.isdir(path):
-            raise ContextError(f"build context {path!r} is not a directory")
+            raise ContextError(f"context {path!r} is not a directory")
         return cls(path, load(path, dockerfile))
 
     @classmethod
@@ -98,7 +98,7 @@ class BuildContext:
             apply_layer(decompressed(stream), root, whiteouts="apply", same_owner=False)
         except LayerError as e:
             _rmtree(scratch)
-            raise ContextError(f"build context tarball: {e}") from None
+            raise ContextError(f"context tarball: {e}") from None
         return cls(root, load(root), scratch)
 
     @classmethod
@@ -258,7 +258,7 @@ def open_context(arg: str, dockerfile: str | None, scratch_parent: str, stdin=No
     if os.path.isfile(arg):
         with open(arg, "rb") as f:
             return BuildContext.from_tar(f, scratch_parent), None
-    raise ContextError(f"build context {arg!r}: no such file or directory")
+    raise ContextError(f"context {arg!r}: no such file or directory")
 
 
 def _looks_like_tar(data: bytes) -> bool:

@@ -60,6 +60,16 @@ def _secrets(values: list[str]) -> dict[str, str]:
 
 
 def cmd_build(argv: list[str]) -> int:
+    from ..errors import DockyardError
+
+    try:
+        return _build(argv)
+    except DockyardError as e:
+        sys.stderr.write(f"dockyard: build: {str(e).removeprefix('build: ')}\n")
+        return 1
+
+
+def _build(argv: list[str]) -> int:
     from .. import config
     from ..errors import ConfigError, DockyardError
 
@@ -110,11 +120,7 @@ def cmd_build(argv: list[str]) -> int:
                             secrets=_secrets(f.secrets), network="host" if f.network == "default" else f.network,
                             tags=f.tags)
         progress = Progress("quiet" if f.quiet or f.progress == "quiet" else "plain")
-        try:
-            img = build(store, ctx, text, opts, progress)
-        except DockyardError as e:
-            sys.stderr.write(f"dockyard: build: {e}\n")
-            return 1
+        img = build(store, ctx, text, opts, progress)
         progress.step("exporting to image")
         progress.line(f"writing image {img.id} done")
         for t in f.tags:
