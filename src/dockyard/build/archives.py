@@ -16,11 +16,6 @@ def compression(head: bytes) -> str | None:
     return None
 
 
-def is_archive(head: bytes) -> bool:
-    """A tar, plain or compressed, as ADD decides to extract a local file (by content)."""
-    return compression(head) is not None or head[257:262] == b"ustar"
-
-
 def decompressed(stream):
     """``stream`` with bzip2/xz undone (gzip/zstd/plain pass through to open_stream)."""
     import io

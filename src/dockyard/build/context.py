@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import stat
 
 from ..errors import DockyardError
 from .dockerignore import PatternMatcher, load
@@ -216,15 +215,6 @@ class BuildContext:
                         known.put(path, sig, digest)
                 hasher.update(digest.encode())
 
-    def read_file(self, rel: str, where: str) -> bytes:
-        rel = self.check_inside(rel, where)
-        path = os.path.join(self.root, rel)
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ContextError(f"{where}: {rel!r} is not a regular file")
-        with open(path, "rb") as f:
-            return f.read()
-
 
 def _signature(path: str) -> str | None:
     """A file's identity for the digest cache: inode, size, mtime and ctime in ns (ctime
@@ -262,8 +252,9 @@ def open_context(arg: str, dockerfile: str | None, scratch_parent: str, stdin=No
 
 
 def _looks_like_tar(data: bytes) -> bool:
-    return data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd" or data[:3] == b"BZh" \
-        or data[:6] == b"\xfd7zXZ\x00" or data[257:262] == b"ustar"
+    from .archives import compression
+
+    return compression(data[:8]) is not None or data[257:262] == b"ustar"
 
 
 class ImageFiles(BuildContext):
