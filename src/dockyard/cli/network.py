@@ -52,6 +52,8 @@ def cmd_network(argv: list[str]) -> int:
         raise ConfigError(f"network {sub}: expected {_POSITIONALS[sub]} argument(s), got {len(words)}")
     from ..network import service as net
 
+    from ..errors import DockyardError
+
     if sub == "create":
         if a.driver != "bridge":
             raise ConfigError(f"network create: driver {a.driver!r} is not supported (bridge only)")
@@ -80,11 +82,7 @@ def cmd_network(argv: list[str]) -> int:
         for ref in words:
             try:
                 print(net.remove_network(ref))
-            except Exception as e:  # noqa: BLE001 - as docker: report each, go on, exit 1
-                from ..errors import DockyardError
-
-                if not isinstance(e, DockyardError):
-                    raise
+            except DockyardError as e:  # as docker: report each, go on, exit 1
                 sys.stderr.write(f"dockyard: {e}\n")
                 failed = 1
         return failed

@@ -33,7 +33,7 @@ def refresh(containers, rec):
         return rec
     d = containers.path(rec.id)
     code = monitor.exit_code(d, rec.id)
-    if code is None and not os.path.exists(os.path.join(d, "conmon.pid")):
+    if code is None and not _monitor_alive(d):  # no conmon, or one killed: ask the runtime
         import json
 
         p = _runtime("state", rec.id)
@@ -50,6 +50,15 @@ def refresh(containers, rec):
 
         release(containers, rec.id)  # crash recovery: a stopped container holds no address or port
     return rec
+
+
+def _monitor_alive(d: str) -> bool:
+    try:
+        with open(os.path.join(d, "conmon.pid")) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    return pid > 0 and os.path.exists(f"/proc/{pid}")
 
 
 def stop(containers, rec, timeout: float | None = None, signal: str | None = None):
@@ -252,6 +261,8 @@ def inspect(containers, rec) -> dict:
         except (OSError, ValueError):
             pass
     proc = spec.get("process") or {}
+    from .networking import settings
+
     return {
         "Id": rec.id, "Name": "/" + rec.name, "Created": rec.created, "Image": rec.image,
         "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
@@ -265,6 +276,7 @@ def inspect(containers, rec) -> dict:
                        "RestartPolicy": {"Name": containers.meta(rec.id).get("restart") or "no",
                                          "MaximumRetryCount": containers.meta(rec.id).get("max_retries", 0)}},
         "RestartCount": containers.meta(rec.id).get("restart_count", 0),
+        "NetworkSettings": settings(containers, rec.id),
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": os.path.join(d, "merged"),
                                                      "UpperDir": os.path.join(d, "upper")}},
     }

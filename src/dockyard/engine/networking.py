@@ -246,3 +246,24 @@ def disconnect(containers, ref: str, network: str) -> None:
         if rec.state == "running":
             raise
     containers.update_meta(rec.id, network=p)
+
+
+def settings(containers, cid: str) -> dict:
+    """inspect's NetworkSettings, Docker-shaped: the first network's address, every network
+    joined, and published ports ("80/tcp": [{"HostIp", "HostPort"}])."""
+    p = containers.meta(cid).get("network") or {}
+    out: dict = {"IPAddress": "", "Gateway": "", "Networks": {}, "Ports": {}}
+    if p.get("mode") != ATTACHED:
+        if p.get("mode") in ("none", "host"):
+            out["Networks"][p["mode"]] = {}
+        return out
+    from ..network import service as net
+
+    for ep in net.endpoints(cid):
+        out["Networks"][ep["network"]] = {"IPAddress": ep["ip"], "Gateway": ep["gateway"], "Aliases": ep["names"]}
+        if not out["IPAddress"]:
+            out["IPAddress"], out["Gateway"] = ep["ip"], ep["gateway"]
+        for port in ep["ports"]:
+            out["Ports"].setdefault(f"{port['container_port']}/{port['proto']}", []).append(
+                {"HostIp": port["host_ip"] or "0.0.0.0", "HostPort": str(port["host_port"])})
+    return out
