@@ -28,6 +28,7 @@ class Progress:
         self.out = out or sys.stderr
         self.n = 0
         self.started = 0.0
+        self._cached = False
 
     def write(self, text: str) -> None:
         if not self.quiet:
@@ -37,14 +38,17 @@ class Progress:
     def step(self, label: str) -> int:
         self.n += 1
         self.started = time.monotonic()
+        self._cached = False
         self.write(f"#{self.n} {label}\n")
         return self.n
 
     def cached(self) -> None:
         self.write(f"#{self.n} CACHED\n")
+        self._cached = True
 
     def done(self) -> None:
-        self.write(f"#{self.n} DONE {time.monotonic() - self.started:.1f}s\n")
+        if not self._cached:  # BuildKit says CACHED or DONE, not both
+            self.write(f"#{self.n} DONE {time.monotonic() - self.started:.1f}s\n")
 
     def line(self, text: str) -> None:
         self.write(f"#{self.n} {text}\n")
