@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `dockyard run --rm busybox /bin/true` against `crun run` of a bundle (and podman/docker when
+# `dockyard run --rm --network none busybox /bin/true` against `crun run` of a bundle (and podman/docker when
 # installed), same run; then the monitor's PSS for 20 idle detached containers (conmon).
 # Goal (DESIGN.md §5): run --rm <= 25 ms median; monitor <= 0.5 MiB PSS per idle container.
 # Usage (root): benchmarks/run.sh      RUNS=N to change the number of runs (default 30)
@@ -33,7 +33,9 @@ import json, sys
 c = json.load(open(sys.argv[1])); c["ociVersion"] = "1.0.2"; c["process"]["terminal"] = False
 json.dump(c, open(sys.argv[1], "w"))
 PYEOF
-CMDS=(-n "dockyard run --rm" "$DY run --rm busybox /bin/true")
+# --network none: the podman and docker rows run without a network too (the default bridge
+# is benchmarks/network.sh's comparison)
+CMDS=(-n "dockyard run --rm --network none" "$DY run --rm --network none busybox /bin/true")
 if command -v crun >/dev/null; then
     CMDS+=(-n "crun run (bundle, private mount ns)" "unshare --mount --propagation slave sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root $TMP/crun run --bundle $TMP/bundle b1'")
 fi
@@ -71,7 +73,7 @@ PYEOF
 
 echo
 echo "== monitor: PSS of conmon for 20 idle detached containers"
-for i in $(seq 1 20); do "$DY" run -d --name idle$i busybox sleep 600 >/dev/null; done
+for i in $(seq 1 20); do "$DY" run -d --network none --name idle$i busybox sleep 600 >/dev/null; done
 sleep 1
 "$PY" - "$DOCKYARD_ROOT/containers" <<'PYEOF'
 import glob, sys

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from network_fixtures import free_port, host_ip, leaks  # noqa: E402
-from support import need, need_binary  # noqa: E402
+from network_fixtures import free_port, host_ip, leaks
+from support import need, need_binary
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
 pytestmark = pytest.mark.root

@@ -50,9 +50,8 @@ def cmd_network(argv: list[str]) -> int:
     words = a.positionals + a.rest
     if sub in ("connect", "disconnect", "create") and len(words) != _POSITIONALS[sub]:
         raise ConfigError(f"network {sub}: expected {_POSITIONALS[sub]} argument(s), got {len(words)}")
-    from ..network import service as net
-
     from ..errors import DockyardError
+    from ..network import service as net
 
     if sub == "create":
         if a.driver != "bridge":

@@ -27,12 +27,16 @@ def runtime_binary() -> str:
     return os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
 
 
-def _check_executable(rootfs: str, argv0: str, env: list[str]) -> None:
-    """Docker's 127/126 before anything starts: the command must exist in the image."""
+def _check_executable(rootfs: str, argv0: str, env: list[str], binds=()) -> None:
+    """Docker's 127/126 before anything starts: the command must exist in the image (or
+    under a bind mount's destination, e.g. -v /usr/bin/iperf3:/usr/bin/iperf3: the runtime
+    then says whether it runs)."""
     from .._sys import paths
 
     path = dict(e.split("=", 1) for e in env if "=" in e).get("PATH", "")
     candidates = [argv0] if "/" in argv0 else [f"{d}/{argv0}" for d in path.split(":") if d]
+    if any(c == b or c.startswith(b.rstrip("/") + "/") for c in candidates for b in binds):
+        return
     rfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for c in candidates:
@@ -85,7 +89,8 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
             spec["mounts"] += etc_files.write(d, spec["hostname"], host_network=netplan["mode"] == "host",
                                               dns=netplan["dns"], dns_search=netplan["dns_search"],
                                               dns_option=netplan["dns_option"], add_host=netplan["add_host"])
-        _check_executable(merged, argv[0], spec["process"]["env"])  # the workload, not --init
+        _check_executable(merged, argv[0], spec["process"]["env"],  # the workload, not --init
+                          [m["destination"] for m in spec["mounts"] if m["type"] == "bind"])
         with open(os.path.join(d, "config.json"), "w") as f:
             f.write(json.dumps(spec))
     except BaseException:
