@@ -231,6 +231,12 @@ def test_thirty_concurrent_runs_get_distinct_addresses(env):
 def test_network_modes_none_host_and_container(env):
     out = ok(env, "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
     assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
+    assert ",UP," in out  # lo up, as Docker's none: 127.0.0.1 works
+    cid = ok(env, "run", "-d", "--network", "none", "busybox", "sleep", "30").strip()
+    try:
+        assert ",UP," in ok(env, "exec", cid, "ip", "-o", "link", "show", "lo")
+    finally:
+        ok(env, "rm", "-f", cid)
     host_links = sorted(os.listdir("/sys/class/net"))
     out = ok(env, "run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
     assert sorted(out.split()) == host_links

@@ -108,19 +108,25 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
     back into dockyard would start another interpreter (~40 ms), and create + start + wait
     as separate runtime calls would lose the runtime's own subreaper wait and pty proxy.
     While the child creates, this process imports the network library (two cores: overlap).
-    `--network none` never takes this path: no network import at all (`-X importtime`)."""
+    `--network none` passes the gate too, only to set lo up (engine/networking.loopback_up, no
+    network import: `-X importtime`)."""
     from . import networking
 
     rec, d, netplan = _prepare(images, containers, image_ref, opts, name, rm)
     attached = netplan["mode"] == networking.ATTACHED
+    if attached:
+        between = lambda pid: networking.attach(containers, rec.id, pid)  # noqa: E731
+    elif netplan["mode"] == "none":
+        between = networking.loopback_up
+    else:
+        between = None  # host: no netns; container:X: X's, already set up
     code = 125
     try:
         log = os.path.join(d, "runtime.log")
         containers.set_state(rec.id, "running")
         code = _runtime_run_in_child(["--root", config.runtime_root(), "--log", log, "--log-format", "json",
                                       "run", "--bundle", d, rec.id],
-                                     between=(lambda pid: networking.attach(containers, rec.id, pid)) if attached else None,
-                                     warm=networking.warm if attached else None)
+                                     between=between, warm=networking.warm if attached else None)
         if _runtime_failed(log):
             code = 125  # the runtime itself failed (it said why on stderr), not the workload
         containers.set_state(rec.id, "exited", code)
@@ -248,9 +254,13 @@ def _under_monitor(containers, rec, d: str) -> None:
     exit_cmd = [os.path.join(os.path.dirname(sys.executable), "dockyard"), "internal-cleanup", rec.id] \
         if rec.auto_remove or policy != "no" or attached else None
     pid = monitor.start(rec.id, d, runtime_binary(), exit_command=exit_cmd, stdin=_meta_interactive(d))
-    if attached:
+    none = (containers.meta(rec.id).get("network") or {}).get("mode") == "none"
+    if attached or none:
         try:
-            networking.attach(containers, rec.id, pid)
+            if attached:
+                networking.attach(containers, rec.id, pid)
+            else:
+                networking.loopback_up(pid)
         except BaseException:
             _runtime("delete", "--force", rec.id)  # conmon sees its container go and exits
             raise
