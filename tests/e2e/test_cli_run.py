@@ -188,7 +188,8 @@ def test_etc_files_even_with_a_read_only_root(env):
            "cat /etc/hostname; grep web1 /etc/hosts; grep -c nameserver /etc/resolv.conf")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0] == "web1" and lines[1] == "127.0.1.1\tweb1" and int(lines[2]) >= 1
+    # on the default bridge the hostname maps to the container's IP, as Docker writes it
+    assert lines[0] == "web1" and lines[1].endswith("\tweb1") and int(lines[2]) >= 1
 
 
 def test_save_and_load_cli(env, tmp_path):
