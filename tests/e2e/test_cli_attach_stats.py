@@ -234,7 +234,7 @@ def test_stats_memory_pids_cpu_and_format(env):
     assert after["st2"][2] > 50.0  # a busy loop: most of one CPU, as Docker computes it
     table = dy(env, "stats", "--no-stream", "st1").stdout.splitlines()
     assert table[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and "MEM USAGE / LIMIT" in table[0]
-    assert table[1].split()[1] == "st1" and " -- " in table[1]  # NET I/O not measured yet (issue 6)
+    assert table[1].split()[1] == "st1" and "B / " in table[1]  # NET I/O: bytes in / out (issue 6)
     full = dy(env, "stats", "--no-stream", "--no-trunc", "--format", "table {{.ID}}\t{{.PIDs}}", "st1").stdout
     assert full.splitlines()[0].split() == ["CONTAINER", "ID", "PIDS"] and len(full.splitlines()[1].split()[0]) == 64
     assert dy(env, "rm", "-f", "st1", "st2").returncode == 0
