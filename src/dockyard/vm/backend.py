@@ -22,7 +22,7 @@ import time
 
 from .. import _json as json
 from .. import config
-from ..errors import AlreadyExists, InvalidState, NotFound
+from ..errors import AlreadyExists, InvalidState, MountError, NotFound
 from ..runtime.procs import proc_start_time
 from . import VmConfig, VmHandle
 from .errors import VmError
@@ -353,9 +353,11 @@ class VmBackend:
         from .._sys import libc
 
         for i, s in enumerate(r.get("shares", [])):
-            ro = os.path.join(h.run_dir, f"ro-{i}")
-            if s.get("readonly") and os.path.ismount(ro):
-                libc.umount2(ro, libc.MNT_DETACH)
+            if s.get("served"):  # a bind on the same filesystem: os.path.ismount cannot tell
+                try:
+                    libc.umount2(os.path.join(h.run_dir, f"ro-{i}"), libc.MNT_DETACH)
+                except MountError:
+                    pass  # not mounted (any more)
 
     def cleanup(self, h: VmHandle) -> None:
         """Everything of this VM goes: processes, mounts, sockets, the run dir. Safe to call

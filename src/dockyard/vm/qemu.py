@@ -29,7 +29,7 @@ PORTS = ("dockyard.stdout", "dockyard.stderr", "dockyard.exit", "dockyard.agent"
 
 
 def find_qemu() -> str:
-    path = shutil.which(QEMU) or (f"/usr/bin/{QEMU}" if os.path.exists(f"/usr/bin/{QEMU}") else None)
+    path = shutil.which(QEMU)
     if not path:
         raise VmSetupError(f"{QEMU} not found (install qemu-system-x86)")
     return path
