@@ -166,13 +166,14 @@ def attached(containers, cid: str) -> bool:
 
 
 def release(containers, cid: str) -> None:
-    """Detach the container from every network (its netns may be gone already: the rules,
-    DNS name, ports and address still go). Only bridge/user containers import the library."""
+    """Detach the container from every network. Called once its processes are gone: the
+    kernel removes the veth with the netns; the rules, DNS name, ports and address go here.
+    Only bridge/user containers import the library."""
     if not attached(containers, cid):
         return
     from ..network import service as net
 
-    net.detach(cid)
+    net.detach(cid, netns_gone=True)
 
 
 def recover(containers) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
+import _socket as socket  # as rtnetlink.py: no enum/selectors on the run path
 import threading
 
 from .._sys import libc

@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import struct
-import subprocess
 
+from .. import _json as json  # no `re`: nft is not run at all without -p
 from .errors import NetworkError
 
 FAMILY, TABLE = "ip", "dockyard"
@@ -43,6 +42,8 @@ _T = {"family": FAMILY, "table": TABLE}
 def _run(cmds: list[dict], step: str, echo: bool = False) -> dict:
     payload = json.dumps({"nftables": cmds})
     argv = ["nft", "-e", "-j", "-f", "-"] if echo else ["nft", "-j", "-f", "-"]
+    import subprocess  # only when nft runs (-p, first network, teardown)
+
     p = subprocess.run(argv, input=payload, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         msg = (p.stderr.strip().splitlines() or ["nft failed"])[0]
@@ -51,6 +52,8 @@ def _run(cmds: list[dict], step: str, echo: bool = False) -> dict:
 
 
 def _listing() -> list[dict]:
+    import subprocess
+
     p = subprocess.run(["nft", "-j", "list", "table", FAMILY, TABLE], capture_output=True, text=True, check=False)
     if p.returncode != 0:
         return []  # no table yet
@@ -63,6 +66,8 @@ def rules(comment_prefix: str = "dockyard") -> list[dict]:
 
 
 def table_exists() -> bool:
+    import subprocess
+
     return subprocess.run(["nft", "list", "table", FAMILY, TABLE], capture_output=True, check=False).returncode == 0
 
 
@@ -97,7 +102,7 @@ class Handles:
         self.path = path
         try:
             with open(path) as f:
-                saved = json.load(f)
+                saved = json.loads(f.read())
         except (OSError, ValueError):
             saved = {}
         self.table, self.owners = saved.get("table"), saved.get("owners", {})
@@ -132,7 +137,7 @@ class Handles:
     def save(self) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"table": self.table, "owners": self.owners}, f)
+            f.write(json.dumps({"table": self.table, "owners": self.owners}))
         os.replace(tmp, self.path)
 
 

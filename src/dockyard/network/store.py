@@ -14,11 +14,10 @@ crash leaves a row that names what recover() must clean.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import time
 
+from .. import _json as json  # not `json`: it imports `re` (~3 ms per run)
 from ..errors import AlreadyExists, NotFound
 from . import ipam
 from .errors import NetworkError, PortInUse
@@ -164,7 +163,7 @@ class NetworkStore:
         # the default network's id is the same in every store: its bridge, rules (named by
         # id) and dnsmasq are host-wide, so two roots (tests, DOCKYARD_ROOT) must share them
         # rather than each add a set of rules that no other root can remove
-        nid = DEFAULT_NETWORK_ID if bridge == DEFAULT_BRIDGE else secrets.token_hex(32)
+        nid = DEFAULT_NETWORK_ID if bridge == DEFAULT_BRIDGE else os.urandom(32).hex()
         bridge = bridge or "dy-" + nid[:12]  # Docker's br-<id12>: at most 15 characters (IFNAMSIZ)
         with self._tx():
             if self._row("name = ?", name):
@@ -286,7 +285,7 @@ def _pick_port(m, clash, host_free) -> int:
                 lo, hi = map(int, f.read().split())
         except (OSError, ValueError):
             lo, hi = 32768, 60999
-        start = lo + secrets.randbelow(hi - lo + 1)
+        start = lo + int.from_bytes(os.urandom(4), "big") % (hi - lo + 1)  # not secrets: its import costs ~2 ms
         candidates = list(range(start, hi + 1)) + list(range(lo, start))
     for port in candidates:
         if not clash(m.proto, m.host_ip, port) and host_free(m.proto, m.host_ip, port):
