@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from support import need, need_binary
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
@@ -36,7 +35,7 @@ def env(tmp_path_factory):
     run = tmp_path_factory.mktemp("vmrun")
     e = {**os.environ, "DOCKYARD_ROOT": str(root / "lib"), "DOCKYARD_RUN_ROOT": str(run)}
     for argv in (["vm", "setup"], ["bootstrap", "busybox"]):
-        p = subprocess.run([DOCKYARD, *argv], env=e, capture_output=True, text=True, timeout=300)
+        p = subprocess.run([DOCKYARD, *argv], env=e, capture_output=True, text=True, timeout=300, check=False)
         assert p.returncode == 0, p.stderr
     yield e
 
@@ -79,7 +78,7 @@ def clean(env):
 
 
 def vm(env, *args, timeout=90):
-    return subprocess.run([DOCKYARD, "vm", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([DOCKYARD, "vm", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_exit_code_and_separate_streams(clean):
@@ -193,8 +192,8 @@ def test_kill_9_of_qemu_leaves_nothing(backend):
     os.kill(h.record["pid"], signal.SIGKILL)
     assert b.wait(h, 20) == 137
     assert "without an exit code" in b.state(h)["error"]
-    for p in helpers:  # virtiofsd ends with QEMU's end of its socket (and is reaped)
-        assert not os.path.exists(f"/proc/{p}") or open(f"/proc/{p}/stat").read().split()[2] == "Z"
+    for p in helpers:  # virtiofsd ended with QEMU's end of its socket, and was reaped
+        assert not os.path.exists(f"/proc/{p}")
     b.cleanup(h)
     assert not os.path.exists(h.run_dir)
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from support import need, need_binary
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
@@ -26,7 +25,7 @@ def env(tmp_path_factory):
 
 
 def dy(env, *args):
-    return subprocess.run([DOCKYARD, *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([DOCKYARD, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_setup_is_idempotent_and_cached(env):

@@ -34,6 +34,17 @@ def vm_run_root() -> str:
     return os.path.join(config.run_root(), "vm")
 
 
+def _tb_size_mib(default: int) -> int:
+    """DOCKYARD_VM_TB_MIB overrides the TCG translation cache size (benchmarks/vm.sh
+    measures memory against it); 0 is QEMU's own default."""
+    value = os.environ.get("DOCKYARD_VM_TB_MIB", "")
+    if not value:
+        return default
+    if not value.isdigit():
+        raise VmError(f"DOCKYARD_VM_TB_MIB={value!r}: expected a number of MiB")
+    return int(value)
+
+
 def _alive(pid: int | None, start: int | None) -> bool:
     return bool(pid) and proc_start_time(pid) == start and start is not None
 
@@ -141,7 +152,7 @@ class VmBackend:
             h.record = {
                 "id": vm_id, "status": "created", "kernel": assets.kernel.image, "kernel_release":
                 assets.kernel.release, "pvh": assets.kernel.pvh, "accel": chosen.name, "accel_reason": chosen.reason,
-                "tb_size_mib": TCG_TB_MIB if chosen.name == "tcg" else 0, "cpus": max(1, round(cfg.cpus or 1)),
+                "tb_size_mib": _tb_size_mib(TCG_TB_MIB) if chosen.name == "tcg" else 0, "cpus": max(1, round(cfg.cpus or 1)),
                 "memory": cfg.memory or DEFAULT_MEMORY, "shares": shares, "stdout": stdout, "stderr": stderr,
                 "debug": cfg.debug, "created": time.time(),
             }
