@@ -68,10 +68,12 @@ def _probe(kernel_image: str, initramfs: str) -> str | None:
             return f"QEMU would not start with KVM: {(p.stderr.strip().splitlines() or ['?'])[-1]}"
         with open(m.path("qemu.pid")) as f:
             pid = int(f.read())
+        from ..runtime.procs import proc_start_time
+
         end = time.monotonic() + PROBE_TIMEOUT
-        while time.monotonic() < end and os.path.exists(f"/proc/{pid}"):
+        while time.monotonic() < end and proc_start_time(pid) is not None:  # None: gone or a zombie
             time.sleep(0.05)
-        if os.path.exists(f"/proc/{pid}"):
+        if proc_start_time(pid) is not None:
             os.kill(pid, 9)
             return f"the guest did not finish booting under KVM in {PROBE_TIMEOUT:.0f} s"
         with open(m.path("exit")) as f:
