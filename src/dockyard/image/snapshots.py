@@ -85,30 +85,53 @@ class Snapshots:
     def commit(self, key: str, parent: str | None, fill) -> str:
         """Create snapshot ``key`` on top of ``parent`` by calling ``fill(fs_dir)`` (which
         unpacks a layer into it). Returns the snapshot's fs dir; an existing one is reused."""
-        final = self.path(key)
         if self.has(key):
-            return os.path.join(final, "fs")
+            return os.path.join(self.path(key), "fs")
         if parent is not None and not self.has(parent):
             raise SnapshotError(f"snapshot {key}: parent {parent} does not exist")
+        tmp = self.begin()
+        try:
+            fill(os.path.join(tmp, "fs"))
+            return self.publish(tmp, key, parent)
+        except BaseException:
+            self.discard(tmp)
+            raise
+
+    # commit in two steps, for callers that fill several snapshots of one chain at once (a
+    # layer in overlay form never reads the layers below it) and publish them in chain order
+    def begin(self) -> str:
+        """A fresh ``.tmp-*`` directory with an empty ``fs`` in it, for one layer."""
         import tempfile
 
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.dir)
         try:
             os.mkdir(os.path.join(tmp, "fs"), 0o755)
-            fill(os.path.join(tmp, "fs"))
-            if parent is not None:
-                with open(os.path.join(tmp, "parent"), "w") as f:
-                    f.write(parent)
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not self.has(key):  # not a lost race: a real failure
-                    raise
-                _rmtree(tmp)  # someone else committed it first
         except BaseException:
             _rmtree(tmp)
             raise
+        return tmp
+
+    def publish(self, tmp: str, key: str, parent: str | None) -> str:
+        """Rename the filled ``tmp`` (from begin) into place as ``key``; its parent must be
+        committed already, so a chain never has a hole. Returns the fs dir. On error the
+        caller still owns ``tmp`` (discard it); on success it is gone."""
+        final = self.path(key)
+        if parent is not None and not self.has(parent):
+            raise SnapshotError(f"snapshot {key}: parent {parent} does not exist")
+        if parent is not None:
+            with open(os.path.join(tmp, "parent"), "w") as f:
+                f.write(parent)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not self.has(key):  # not a lost race: a real failure
+                raise
+            _rmtree(tmp)  # someone else committed it first
         return os.path.join(final, "fs")
+
+    @staticmethod
+    def discard(tmp: str) -> None:
+        _rmtree(tmp)
 
     def chain(self, key: str) -> list[str]:
         """The fs dirs of ``key`` and every layer below it, top first."""

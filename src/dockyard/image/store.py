@@ -208,16 +208,26 @@ class ImageStore:
 
     # -- unpacking --------------------------------------------------------------------------
     def unpack(self, img: Image) -> str:
-        """Unpack every layer not yet unpacked; returns the top snapshot's key (the chain)."""
-        parent = None
+        """Unpack every layer not yet unpacked; returns the top snapshot's key (the chain).
+        The missing layers are applied all at once, each by its own helper process
+        (layer_jobs.py), and committed in chain order: a snapshot is there only when it and
+        every layer below it are."""
+        todo, parent = [], None
         for layer, diff_id, chain in zip(img.manifest.layers, img.config.diff_ids, img.chain(), strict=True):
-            def fill(fs, layer=layer, diff_id=diff_id):
-                from .layer import apply_layer  # tarfile & co. only when a layer is unpacked
-
-                with self.blobs.open(layer.digest) as f:
-                    apply_layer(f, fs, diff_id=diff_id)
-            self.snapshots.commit(str(chain), parent, fill)
+            if not self.snapshots.has(str(chain)):
+                todo.append((str(chain), parent, layer, diff_id))
             parent = str(chain)
         if parent is None:
             raise ImageError(f"image {img.short_id} has no layers")
+        if todo:
+            from .layer_jobs import LayerJobs
+
+            jobs = LayerJobs(self.snapshots)
+            try:
+                for key, _, layer, diff_id in todo:
+                    jobs.start(key, diff_id, lambda d=layer.digest: self.blobs.open(d))
+                for key, below, _, _ in todo:
+                    jobs.commit(key, below)
+            finally:
+                jobs.close()
         return parent

@@ -1,11 +1,11 @@
 """`pull`: a manifest (through an index for this platform), its config and layers, into the store.
 
-Layers download in parallel (3 threads, as Docker) and are unpacked while they stream: the
-pulling thread applies layer i into its snapshot's temp directory as its bytes arrive
-(stream.py reads the blob's ingest file behind the writer), in chain order — a layer is applied
-only once its parent's snapshot is committed — while the later layers keep downloading. So
-the pull takes about as long as the slower of "download everything" and "apply everything",
-not their sum, and memory stays bounded (the bytes wait on disk).
+Layers download in parallel (3 threads, as Docker) and are unpacked while they stream, all at
+once: each layer is applied into its snapshot's temp directory by its own helper process
+(image/layer_jobs.py), fed as its bytes arrive (stream.py reads the blob's ingest file behind
+the writer). A layer in overlay form needs nothing of its parent, so only the commits go in
+chain order. So the pull takes about as long as the slower of "download everything" and "apply
+the biggest layer", not a sum, and memory stays bounded (the bytes wait on disk).
 
 Order, so the store is consistent at every instant: a layer's snapshot is committed (renamed
 from its temp dir) only after its blob passed the digest check (the blob writer renames it
@@ -159,62 +159,58 @@ def _download(repo, blobs, desc, progress: Progress, feed: LayerFeed | None) -> 
         feed.finish(None)
 
 
-def unpack_streaming(store, feed: LayerFeed, key: str, parent: str | None, diff_id, progress: Progress) -> None:
-    """Apply one layer into snapshot ``key`` as it downloads; committed only when the blob's
-    digest and the tar's DiffID both checked out. The download's error wins over the tar's
-    (a cut or a wrong blob makes a broken tar: the cause is the download)."""
+def _reader(feed: LayerFeed):
+    """The layer's bytes as they arrive, for its unpack helper (layer_jobs copies them in)."""
     import io
 
-    from ..image.layer import apply_layer
+    return io.BufferedReader(LayerReader(feed), 1 << 20)
 
-    def fill(fs: str) -> None:
-        reader = io.BufferedReader(LayerReader(feed), 1 << 20)
-        try:
-            progress.status(feed.digest.encoded, "Extracting")
-            apply_layer(reader, fs, diff_id=diff_id)
-        except BaseException:
-            error = feed.wait()
-            if error is not None:
-                raise error from None
-            raise
-        finally:
-            reader.close()
-        error = feed.wait()
-        if error is not None:
-            raise error
 
-    store.snapshots.commit(key, parent, fill)
-    progress.status(feed.digest.encoded, "Pull complete")
+def _download_error(feed: LayerFeed) -> None:
+    """Raise the download's error: it wins over the tar's (a cut or a wrong blob makes a
+    broken tar: the cause is the download). Returns when the blob is stored, verified."""
+    error = feed.wait()
+    if error is not None:
+        raise error
 
 
 def fetch_layers(store, repo, manifest, cfg, progress: Progress, unpack: bool) -> None:
-    """Download every layer (in parallel) and, with ``unpack``, apply each into its snapshot
-    while it streams, in chain order."""
+    """Download every layer (in parallel) and, with ``unpack``, apply each into its snapshot's
+    temp dir while it streams, all layers at once (image/layer_jobs.py); snapshots are
+    committed in chain order, each only when its blob's digest and its DiffID checked out."""
+    from ..image.layer_jobs import LayerJobs
+
     chain = [str(c) for c in image_spec.chain_ids(cfg.diff_ids)]
     feeds: dict[str, LayerFeed] = {}
-    if unpack:
-        for desc, key in zip(manifest.layers, chain, strict=True):
-            if not store.snapshots.has(key):
-                feeds.setdefault(str(desc.digest), LayerFeed(store.blobs, desc.digest))
+    jobs = LayerJobs(store.snapshots) if unpack else None
+    todo = []  # (key, parent, diff_id, feed) of the layers to unpack, in chain order
+    parent = None
+    for desc, diff_id, key in zip(manifest.layers, cfg.diff_ids, chain, strict=True):
+        if unpack and not store.snapshots.has(key):
+            feed = feeds.setdefault(str(desc.digest), LayerFeed(store.blobs, desc.digest))
+            todo.append((key, parent, diff_id, feed))
+        parent = key
     unique = list({str(d.digest): d for d in manifest.layers}.values())
     pool = ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="pull")
+    futures = []
     try:
         futures = [pool.submit(_download, repo, store.blobs, d, progress, feeds.get(str(d.digest))) for d in unique]
-        try:
-            parent = None
-            for desc, diff_id, key in zip(manifest.layers, cfg.diff_ids, chain, strict=True):
-                if unpack and not store.snapshots.has(key):
-                    unpack_streaming(store, feeds[str(desc.digest)], key, parent, diff_id, progress)
-                parent = key
-        except BaseException:
-            for f in futures:
-                f.cancel()  # downloads not started yet: skipped; running ones finish (resumable)
-            raise
+        for key, _, diff_id, feed in todo:
+            jobs.start(key, diff_id, lambda feed=feed: _reader(feed),
+                       on_start=lambda k=feed.digest.encoded: progress.status(k, "Extracting"))
+        for key, parent, _, feed in todo:
+            jobs.commit(key, parent, check=lambda feed=feed: _download_error(feed))
+            progress.status(feed.digest.encoded, "Pull complete")
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]
     finally:
-        pool.shutdown(wait=True)
+        for f, d in zip(futures, unique):
+            if f.cancel() and str(d.digest) in feeds:  # not started: skipped; running ones finish (resumable)
+                feeds[str(d.digest)].finish(RegistryError("pull stopped"))
+        pool.shutdown(wait=True)  # every feed is finished now: no layer thread waits for bytes
+        if jobs is not None:
+            jobs.close()
         for feed in feeds.values():
             feed.close()
 

@@ -2,8 +2,9 @@
 unpacker reads the same file behind it, so a layer is applied as its bytes arrive and memory
 stays bounded whatever the layer's size (the bytes wait on disk, not in a queue).
 
-    download thread                          unpacker (the pulling thread)
-    ---------------                          ------------------------------
+    download thread                          unpacker (the layer's thread in layer_jobs,
+    ---------------                          which copies into its helper's stdin)
+                                             ------------------------------
     attach(ingest path, offset)  -- fd -->   LayerReader.readinto: pread(fd, pos) up to
     wrote(offset) ... notify                 ``written``; waits for more, EOF when finished
     rewind() before a reset (truncate)       (its position stays; the same bytes come again)
