@@ -198,6 +198,25 @@ def test_kill_9_of_qemu_leaves_nothing(backend):
     assert not os.path.exists(h.run_dir)
 
 
+def test_hung_boot_is_killed_and_its_helpers_released(backend, monkeypatch):
+    """A guest stuck before its workload starts (here: its rootfs server frozen, so the
+    virtiofs mount never completes) is killed at the boot timeout; the frozen virtiofsd goes too."""
+    from dockyard.vm import VmConfig
+
+    b, rootfs, made = backend
+    monkeypatch.setenv("DOCKYARD_VM_BOOT_TIMEOUT", "6")
+    h = b.create("hung", VmConfig(rootfs=rootfs, args=["true"], env=["PATH=/bin"]))
+    made.append(h)
+    b.start(h)
+    fsd = h.record["shares"][0]["pid"]
+    os.kill(fsd, signal.SIGSTOP)
+    t = time.monotonic()
+    assert b.wait(h, 60) == 137
+    assert 5 < time.monotonic() - t < 20
+    assert b.state(h)["error"] == "the guest did not boot within 6 s"
+    assert not os.path.exists(f"/proc/{fsd}")  # killed while stopped, and reaped
+
+
 def test_exec_through_the_agent_signals_and_balloon(backend, tmp_path):
     from dockyard.vm import VmConfig
 
