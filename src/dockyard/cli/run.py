@@ -27,7 +27,7 @@ for _names, _spec in (
         (("--network", "--net"), ("network", "value", None)), (("--network-alias", "--net-alias"), ("network_alias", "list", None)),
         (("--ip",), ("ip", "value", None)), (("--dns",), ("dns", "list", None)),
         (("--dns-search",), ("dns_search", "list", None)), (("--dns-option", "--dns-opt"), ("dns_option", "list", None)),
-        (("--add-host",), ("add_host", "list", None))):
+        (("--add-host",), ("add_host", "list", None)), (("--isolation",), ("isolation", "value", None))):
     for _n in _names:
         _RUN_FLAGS[_n] = _spec
 
@@ -55,11 +55,15 @@ def _run_args(argv: list[str]):
 
 
 def cmd_run(argv: list[str], create_only: bool = False) -> int:
+    from ..engine.backends import resolve
     from ..engine.run import run_foreground
     from ..engine.spec import RunOptions
     from ..errors import ConfigError
 
     a = _run_args(argv)
+    isolation = resolve(a.isolation)  # --isolation, else the config file's default
+    if isolation == "vm" and a.network is None and not a.publish and not a.publish_all:
+        a.network = "none"  # a VM has no network device yet (vm_run.py refuses asking for one)
     seccomp, nnp = None, False
     for opt in a.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
@@ -113,7 +117,7 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
                       memory=_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
                       tmpfs=a.tmpfs, binds=binds, init=a.init, network=a.network, network_aliases=a.network_alias,
                       ip=a.ip, publish=a.publish, publish_all=a.publish_all, dns=a.dns, dns_search=a.dns_search,
-                      dns_option=a.dns_option, add_host=a.add_host)
+                      dns_option=a.dns_option, add_host=a.add_host, isolation=isolation)
     policy, _, retries = a.restart.partition(":")
     if policy not in ("no", "always", "unless-stopped", "on-failure") or (retries and (
             policy != "on-failure" or not retries.isdigit())):

@@ -257,6 +257,11 @@ def attach(containers, rec, *, stdin: bool = True, sig_proxy: bool = True,
     if rec.state != "running":
         raise InvalidState(f"cannot attach to container {rec.name}: it is not running (start it first)")
     bundle = containers.path(rec.id)
+    from .backends import isolation_of
+
+    if isolation_of(containers, rec.id) == "vm":  # no stdin into the guest yet: `logs -f` follows its output
+        raise InvalidState(f"cannot attach to container {rec.name}: attach is not built for --isolation=vm "
+                           "(use logs -f)")
     if not os.path.exists(monitor.attach_socket(bundle)):
         raise InvalidState(f"cannot attach to container {rec.name}: it was run in the foreground, not under conmon")
     tty = monitor.terminal(bundle)

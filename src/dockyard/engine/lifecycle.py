@@ -1,64 +1,41 @@
 """Containers after `run`: their state as the monitor saw it, stop, remove, logs.
 
-There is no daemon: a container's state is refreshed from what conmon left (the exit file)
-whenever a command looks at it.
+There is no daemon: a container's state is refreshed from what its backend left (conmon's
+exit file, a VM's exit port: engine/backends.py) whenever a command looks at it. Nothing
+here branches on the isolation: each step asks the container's backend.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
-from .. import config
-from ..errors import InvalidState
+from ..errors import DockyardError, InvalidState
 from ..image.snapshots import Snapshots
-from . import monitor
-from .run import runtime_binary
+from . import backends
 
-
-def _runtime(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([runtime_binary(), "--root", config.runtime_root(), *args], capture_output=True, text=True)
-
-
-# Recorded when a container ended without anyone seeing its exit status: a foreground
-# `dockyard run` killed before its workload finished (nothing like conmon held it).
-UNKNOWN_EXIT = 255
+# kept importable from here (container_root.py)
+_runtime = backends.runtime
+UNKNOWN_EXIT = backends.UNKNOWN_EXIT
 
 
 def refresh(containers, rec):
-    """Update a running record from conmon's exit file (detached containers) or from the
-    runtime's own state (foreground ones, whose `dockyard run` may have been killed)."""
+    """Update a running record from what its backend says: conmon's exit file or the
+    runtime's state (process), the VM's exit port or QEMU's death (vm)."""
     if rec.state != "running":
         return rec
-    d = containers.path(rec.id)
-    code = monitor.exit_code(d, rec.id)
-    if code is None and not _monitor_alive(d):  # no conmon, or one killed: ask the runtime
-        import json
-
-        p = _runtime("state", rec.id)
-        try:
-            gone = p.returncode != 0 or json.loads(p.stdout).get("status") == "stopped"
-        except ValueError:
-            gone = True
-        if gone:
-            code = UNKNOWN_EXIT
+    code = backends.of(containers, rec.id).exit_code(containers, rec)
     if code is not None:
         containers.set_state(rec.id, "exited", code)
         rec = containers.get(rec.id)
         from .networking import release
 
         release(containers, rec.id)  # crash recovery: a stopped container holds no address or port
+        if rec.auto_remove and backends.isolation_of(containers, rec.id) == "vm":
+            # `run -d --rm` of a VM: no monitor runs an exit command, so whoever sees the
+            # exit first removes it (the record object stays, "exited", for the caller)
+            _remove_stopped(containers, rec)
     return rec
-
-
-def _monitor_alive(d: str) -> bool:
-    try:
-        with open(os.path.join(d, "conmon.pid")) as f:
-            pid = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return False
-    return pid > 0 and os.path.exists(f"/proc/{pid}")
 
 
 def stop(containers, rec, timeout: float | None = None, signal: str | None = None):
@@ -73,10 +50,12 @@ def stop(containers, rec, timeout: float | None = None, signal: str | None = Non
     rec = refresh(containers, rec)
     if rec.state != "running":
         return rec
-    _runtime("kill", rec.id, signal)
-    for sig, wait in ((None, timeout), ("KILL", 10.0)):
-        if sig:
-            _runtime("kill", "--all", rec.id, sig)
+    backend = backends.of(containers, rec.id)
+    for sig, all_, wait in ((signal, False, timeout), ("KILL", True, 10.0)):
+        try:
+            backend.signal(containers, rec, sig, all_)
+        except DockyardError:
+            pass  # gone meanwhile, or (a VM) its agent is not up: the next step ends it
         end = time.monotonic() + wait
         while time.monotonic() < end:
             rec = refresh(containers, rec)
@@ -92,11 +71,15 @@ def remove(containers, rec, force: bool = False) -> None:
         raise InvalidState(f"cannot remove container {rec.name}: it is running (stop it, or use -f)")
     if rec.state == "running":
         rec = stop(containers, rec, timeout=0)
+    _remove_stopped(containers, rec)
+
+
+def _remove_stopped(containers, rec) -> None:
     lock = containers.lock(rec.id)  # a restart in flight (conmon's exit command) waits or sees it gone
     try:
         from .networking import release
 
-        _runtime("delete", "--force", rec.id)
+        backends.of(containers, rec.id).release(containers, rec)
         release(containers, rec.id)
         Snapshots.unmount(containers.path(rec.id))
         containers.delete(rec.id)
@@ -109,22 +92,32 @@ def logs(containers, rec, *, follow: bool = False, tail: int | None = None, time
     import sys
 
     out, err = out or sys.stdout, err or sys.stderr
-    d = containers.path(rec.id)
-    seen = 0
-    entries = list(monitor.read_log(d))
+    backend = backends.of(containers, rec.id)
+    # entries already written, per stream: each stream's entries only ever grow at the end
+    # (a VM's two files are read one after the other, so one overall count would not do)
+    seen = {"stdout": 0, "stderr": 0}
     if tail is not None:
-        seen = max(0, len(entries) - tail)
-    while True:
-        entries = list(monitor.read_log(d))
-        for ts, stream, text in entries[seen:]:
-            (err if stream == "stderr" else out).write(f"{ts} {text}" if timestamps else text)
-        seen = len(entries)
+        entries = list(backend.read_log(containers, rec))
+        for _, stream, _ in entries[:max(0, len(entries) - tail)]:
+            seen[stream] = seen.get(stream, 0) + 1
+
+    def write_new() -> None:
+        counts: dict[str, int] = {}
+        for ts, stream, text in list(backend.read_log(containers, rec)):
+            counts[stream] = counts.get(stream, 0) + 1
+            if counts[stream] > seen.get(stream, 0):
+                (err if stream == "stderr" else out).write(f"{ts} {text}" if timestamps else text)
+                seen[stream] = counts[stream]
         out.flush()
         err.flush()
-        if not follow or refresh(containers, rec).state != "running":
-            if follow:  # what was written between the last read and the exit
-                for ts, stream, text in list(monitor.read_log(d))[seen:]:
-                    (err if stream == "stderr" else out).write(f"{ts} {text}" if timestamps else text)
+
+    while True:
+        write_new()
+        if not follow:
+            return
+        rec = refresh(containers, rec)
+        if rec.state != "running":
+            write_new()  # what was written between the last read and the exit
             return
         time.sleep(0.1)
 
@@ -173,8 +166,6 @@ def exec_(containers, rec, argv: list[str], *, env=(), user: str | None = None, 
           tty: bool = False) -> int:
     """`docker exec`: a new process in a running container, its exit code passed through
     (126/127 when it cannot be run, 125 when dockyard cannot)."""
-    import json
-
     from ..errors import ConfigError
 
     rec = refresh(containers, rec)
@@ -182,34 +173,7 @@ def exec_(containers, rec, argv: list[str], *, env=(), user: str | None = None, 
         raise InvalidState(f"container {rec.name} is not running")
     if not argv:
         raise ConfigError("exec: a command is required")
-    d = containers.path(rec.id)
-    args = [runtime_binary(), "--root", config.runtime_root(), "--log", os.path.join(d, "exec.log"),
-            "--log-format", "json", "exec"]
-    for e in env:
-        args += ["--env", e if "=" in e else f"{e}={os.environ.get(e, '')}"]
-    if user:
-        from .spec import resolve_user
-
-        uid, gid, _, _ = resolve_user(user, os.path.join(d, "merged"))
-        args += ["--user", f"{uid}:{gid}"]
-    if workdir:
-        args += ["--cwd", workdir]
-    if tty:
-        args.append("--tty")
-    log = os.path.join(d, "exec.log")
-    try:
-        os.unlink(log)
-    except FileNotFoundError:
-        pass
-    code = subprocess.call([*args, rec.id, *argv])
-    try:
-        with open(log) as f:
-            errors = [json.loads(line)["msg"] for line in f if '"error"' in line]
-    except (OSError, ValueError, KeyError):
-        errors = []
-    if errors:
-        return 127 if "not found" in errors[-1] else 126 if "permission denied" in errors[-1] else 125
-    return code
+    return backends.of(containers, rec.id).exec(containers, rec, argv, env=env, user=user, workdir=workdir, tty=tty)
 
 
 def kill(containers, rec, signal: str = "KILL"):
@@ -218,11 +182,7 @@ def kill(containers, rec, signal: str = "KILL"):
         raise InvalidState(f"container {rec.name} is not running")
     if containers.meta(rec.id):
         containers.update_meta(rec.id, manual_stop=True)
-    p = _runtime("kill", rec.id, signal)
-    if p.returncode != 0:
-        from ..errors import DockyardError
-
-        raise DockyardError(p.stderr.strip().removeprefix("dockyard-runtime: "))
+    backends.of(containers, rec.id).signal(containers, rec, signal)
     return rec
 
 
@@ -239,7 +199,7 @@ def top(containers, rec) -> str:
     rec = refresh(containers, rec)
     if rec.state != "running":
         raise InvalidState(f"container {rec.name} is not running")
-    return _runtime("ps", rec.id).stdout
+    return backends.of(containers, rec.id).top(containers, rec)
 
 
 def inspect(containers, rec) -> dict:
@@ -253,13 +213,8 @@ def inspect(containers, rec) -> dict:
             spec = json.load(f)
     except (OSError, ValueError):
         spec = {}
-    pid = 0
-    if rec.state == "running":
-        try:
-            with open(os.path.join(d, "pid")) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            pass
+    backend = backends.of(containers, rec.id)
+    pid = backend.pid(containers, rec) if rec.state == "running" else 0
     proc = spec.get("process") or {}
     from .networking import settings
 
@@ -272,10 +227,11 @@ def inspect(containers, rec) -> dict:
                    "User": f"{(proc.get('user') or {}).get('uid', 0)}:{(proc.get('user') or {}).get('gid', 0)}",
                    "Cmd": proc.get("args"), "Labels": containers.meta(rec.id).get("labels") or {},
                    "StopSignal": containers.meta(rec.id).get("stop_signal") or "SIGTERM"},
-        "HostConfig": {"AutoRemove": bool(rec.auto_remove), "ReadonlyRootfs": (spec.get("root") or {}).get("readonly", False),
+        "HostConfig": {"Isolation": backend.name, "AutoRemove": bool(rec.auto_remove), "ReadonlyRootfs": (spec.get("root") or {}).get("readonly", False),
                        "RestartPolicy": {"Name": containers.meta(rec.id).get("restart") or "no",
                                          "MaximumRetryCount": containers.meta(rec.id).get("max_retries", 0)}},
         "RestartCount": containers.meta(rec.id).get("restart_count", 0),
+        **({"VM": backend.details(containers, rec)} if backend.name == "vm" else {}),
         "NetworkSettings": settings(containers, rec.id),
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": os.path.join(d, "merged"),
                                                      "UpperDir": os.path.join(d, "upper")}},

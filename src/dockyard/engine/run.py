@@ -110,6 +110,10 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
     While the child creates, this process imports the network library (two cores: overlap).
     `--network none` passes the gate too, only to set lo up (engine/networking.loopback_up, no
     network import: `-X importtime`)."""
+    if opts.isolation == "vm":
+        from . import vm_run
+
+        return vm_run.run_foreground(images, containers, image_ref, opts, name=name, rm=rm)
     from . import networking
 
     rec, d, netplan = _prepare(images, containers, image_ref, opts, name, rm)
@@ -278,6 +282,10 @@ def _meta_interactive(d: str) -> bool:
 def create_detached(images, containers, image_ref: str, opts: RunOptions, *, name: str | None = None,
                     rm: bool = False) -> str:
     """`docker create`: everything up to the runtime's `create`, under conmon; not started."""
+    if opts.isolation == "vm":
+        from . import vm_run
+
+        return vm_run.create_detached(images, containers, image_ref, opts, name=name, rm=rm)
     rec, d, _ = _prepare(images, containers, image_ref, opts, name, rm)
     try:
         _under_monitor(containers, rec, d)
@@ -297,6 +305,12 @@ def start(images, containers, rec) -> None:
     rec = refresh(containers, rec)
     if rec.state == "running":
         return
+    from .backends import isolation_of
+
+    if isolation_of(containers, rec.id) == "vm":
+        from . import vm_run
+
+        return vm_run.start(images, containers, rec)
     d = containers.path(rec.id)
     if rec.state == "exited":
         from .networking import release
@@ -324,6 +338,10 @@ def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: 
                  rm: bool = False) -> str:
     """Create under conmon, start, return the ID; the container outlives this process.
     With ``rm``, conmon runs `dockyard internal-cleanup ID` when it exits."""
+    if opts.isolation == "vm":
+        from . import vm_run
+
+        return vm_run.run_detached(images, containers, image_ref, opts, name=name, rm=rm)
     cid = create_detached(images, containers, image_ref, opts, name=name, rm=rm)
     try:
         start(images, containers, containers.get(cid))

@@ -72,6 +72,7 @@ class RunOptions:
         self.dns_search: list[str] = kw.pop("dns_search", [])
         self.dns_option: list[str] = kw.pop("dns_option", [])
         self.add_host: list[str] = kw.pop("add_host", [])
+        self.isolation: str = kw.pop("isolation", "process")  # process | vm (engine/backends.py)
         if kw:
             raise TypeError(f"unknown run options: {', '.join(sorted(kw))}")
 

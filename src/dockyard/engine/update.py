@@ -76,6 +76,10 @@ def update(containers, rec, *, restart: str | None = None, **limits) -> None:
     from .run import runtime_binary
 
     rec = refresh(containers, rec)
+    from .backends import isolation_of
+
+    if isolation_of(containers, rec.id) == "vm":
+        return _update_vm(containers, rec, restart=restart, **limits)
     d = containers.path(rec.id)
     cfg_path = os.path.join(d, "config.json")
     with open(cfg_path) as f:
@@ -107,3 +111,27 @@ def update(containers, rec, *, restart: str | None = None, **limits) -> None:
         os.replace(tmp, cfg_path)  # the next start reads the new limits, never half a file
     if policy is not None:
         containers.update_meta(rec.id, restart=policy, max_retries=int(retries) if retries else 0)
+
+
+def _update_vm(containers, rec, *, restart: str | None = None, memory: int | None = None, **others) -> None:
+    """A VM's memory through its balloon (vm/backend.update_memory): a running VM can only
+    give memory back, down to 64 MiB (microvm has no memory hotplug; the balloon cannot grant
+    more than the boot size); the new size is also the next boot's. vCPUs cannot change
+    (no CPU hotplug) and the other limits are cgroup limits a VM does not have."""
+    given = [k for k, v in others.items() if v is not None]
+    if given or (restart not in (None, "no")):
+        flags = [f"--{k.replace('_', '-')}" for k in given] + (["--restart"] if restart not in (None, "no") else [])
+        raise ConfigError(f"update {', '.join(flags)}: not for a VM (--isolation=vm): only --memory "
+                          "changes, through the memory balloon")
+    if memory is None:
+        raise ConfigError("update: nothing to change (a VM takes --memory)")
+    if rec.state == "running":
+        from .backends import VM
+
+        b, h = VM._handle(rec)
+        if h is not None:
+            b.update_memory(h, memory)
+    elif memory < (64 << 20):
+        raise ConfigError("a VM needs at least 64 MiB of memory")
+    meta = containers.meta(rec.id)
+    containers.update_meta(rec.id, vm={**meta.get("vm", {}), "memory": memory})
