@@ -3,7 +3,7 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-APT_PKGS := busybox-static libseccomp2 containerd runc crun hyperfine zstd conmon skopeo debootstrap podman tini docker-registry apache2-utils openssl umoci time dnsmasq-base iperf3 iproute2 qemu-system-x86
+APT_PKGS := busybox-static libseccomp2 containerd runc crun hyperfine zstd conmon skopeo debootstrap podman tini docker-registry apache2-utils openssl umoci time dnsmasq-base iperf3 iproute2 qemu-system-x86 strace
 export DOCKYARD_RUNTIME_ROOT ?= /run/dockyard/runtime
 
 .PHONY: all deps venv demo test test-unit test-integration bench clean
