@@ -72,7 +72,8 @@ def _left(env) -> list[str]:
         left += [line for line in f if env["DOCKYARD_RUN_ROOT"] in line
                  or os.path.join(env["DOCKYARD_ROOT"], "containers") in line]
     containers = os.path.join(env["DOCKYARD_ROOT"], "containers")
-    left += [f"container dir {d}" for d in os.listdir(containers) if not d.startswith(".")]
+    if os.path.isdir(containers):
+        left += [f"container dir {d}" for d in os.listdir(containers) if not d.startswith(".")]
     left += [f"container {c}" for c in dy(env, "ps", "-a", "-q").stdout.split()]
     return left
 
