@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import sys
 
-NOT_YET = {
-    "compare": 8,
-}
+NOT_YET: dict[str, int] = {}
 
 USAGE = """usage: dockyard COMMAND [ARGS...]
 
@@ -68,12 +66,14 @@ commands:
                                      from Debian's busybox-static; Debian with debootstrap
   vm setup | info | run [--cpus N] [--memory SIZE] [-e K=V] [-w DIR] [-u USER] [-v DIR:PATH[:ro]]
      [--timeout S] IMAGE [COMMAND...]  microVMs (QEMU): fetch the guest kernel, show KVM/TCG, run an image
+  compare [IMAGE] [--runs N] [--density N] [--json] [--html FILE] [--plot DIR]
+                                     containers vs microVMs vs crun/runc/podman/host, measured (docs/compare.md)
   runtime ...                        the OCI runtime (same as dockyard-runtime)
   version
 
 storage: $DOCKYARD_ROOT (default /var/lib/dockyard), $DOCKYARD_RUN_ROOT (default /run/dockyard)
 not built yet: {}
-""".format(", ".join(sorted(NOT_YET)))
+""".format(", ".join(sorted(NOT_YET)) or "none")
 
 
 # verb -> (module in dockyard.cli, function). Only the module of the verb asked for is imported:
@@ -97,7 +97,7 @@ COMMANDS = {
     "search": ("registry", "cmd_search"),
     "build": ("build", "cmd_build"),
     "network": ("network", "cmd_network"), "update": ("update", "cmd_update"),
-    "vm": ("vm", "cmd_vm"),
+    "vm": ("vm", "cmd_vm"), "compare": ("compare", "cmd_compare"),
 }
 
 
