@@ -62,8 +62,6 @@ def cmd_run(argv: list[str], create_only: bool = False) -> int:
 
     a = _run_args(argv)
     isolation = resolve(a.isolation)  # --isolation, else the config file's default
-    if isolation == "vm" and a.network is None and not a.publish and not a.publish_all:
-        a.network = "none"  # a VM has no network device yet (vm_run.py refuses asking for one)
     seccomp, nnp = None, False
     for opt in a.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):

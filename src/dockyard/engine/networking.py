@@ -11,6 +11,10 @@ Modes, as Docker's:
     host                     no netns: the host's interfaces, /etc/hosts and resolv.conf
     container:NAME           NAME's netns, joined by path (/proc/PID/ns/net), and its files
 
+A VM (--isolation=vm, vm_run.py) on a bridge or user network gets a tap on that bridge
+instead of a veth (attach_vm, network.service.attach_tap): same IPAM, -p rules and DNS names;
+the guest configures eth0 itself. `host` and `container:` cannot apply to a VM's own kernel.
+
 Releasing: the endpoint goes when the container is removed, and also as soon as it is seen
 stopped (conmon's exit command, `refresh`, the end of a foreground run), so a stopped
 container holds no address or published port, as Docker's; `start` attaches it again in
@@ -153,6 +157,44 @@ def attach(containers, cid: str, pid: int) -> list[dict]:
     return [ep]
 
 
+def attach_vm(containers, cid: str):
+    """A VM container's network before QEMU starts: a tap on its network's bridge (address,
+    -p rules, DNS names as a container's), and its hosts/resolv.conf rewritten as attach()
+    does. Returns (GuestNic or None, the guest's /etc files). The caller closes nic.fd once
+    QEMU holds it (or on failure) and detaches on failure."""
+    from ..vm import GuestNic
+    from . import etc_files
+
+    p = containers.meta(cid).get("network") or {}
+    d = containers.path(cid)
+    nic = None
+    if p.get("mode") == ATTACHED:
+        from ..network import service as net
+
+        ep = net.attach_tap(cid, p["network"], names=p.get("names") or [], ip=p.get("ip"),
+                            publish=p.get("publish") or [])
+        nic = GuestNic(ep["fd"], ep["tap"], ep["mac"], ep["ip"], ep["prefixlen"], ep["gateway"], ep["mtu"])
+        try:
+            _rewrite(os.path.join(d, "hosts"), etc_files.hosts(_hostname(d), ip=ep["ip"],
+                                                               extra=p.get("add_host") or ()))
+            if ep.get("dns") and not p.get("dns"):
+                _rewrite(os.path.join(d, "resolv.conf"), etc_files.resolv_conf(
+                    net.resolv_conf(p["network"]), keep_loopback=True, search=p.get("dns_search") or (),
+                    options=p.get("dns_option") or ()))
+        except BaseException:
+            os.close(nic.fd)
+            net.detach(cid)
+            raise
+    files = {}
+    for name in ("hostname", "hosts", "resolv.conf"):
+        try:
+            with open(os.path.join(d, name)) as f:
+                files[name] = f.read()
+        except FileNotFoundError:
+            continue
+    return nic, files
+
+
 def _hostname(d: str) -> str:
     try:
         with open(os.path.join(d, "hostname")) as f:
@@ -208,6 +250,9 @@ def connect(containers, ref: str, network: str, aliases=(), ip: str | None = Non
     from .lifecycle import refresh
 
     rec = refresh(containers, containers.get(ref))
+    if containers.meta(rec.id).get("isolation") == "vm":
+        raise ConfigError(f"container {rec.name} is a VM (--isolation=vm): it has one network device, "
+                          "joining more networks is not built")
     p = containers.meta(rec.id).get("network") or {"mode": ATTACHED, "network": DEFAULT}
     if p.get("mode") != ATTACHED:
         raise ConfigError(f"container {rec.name} uses network mode {p.get('mode')!r}: it cannot join other networks")
@@ -227,6 +272,8 @@ def disconnect(containers, ref: str, network: str) -> None:
     from ..network import service as net
 
     rec = containers.get(ref)
+    if containers.meta(rec.id).get("isolation") == "vm":
+        raise ConfigError(f"container {rec.name} is a VM (--isolation=vm): its network device stays until it stops")
     p = containers.meta(rec.id).get("network") or {}
     name = net.inspect_network(network)["Name"]
     connected = p.get("connected") or []

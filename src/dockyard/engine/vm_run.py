@@ -14,8 +14,14 @@ Shape of a VM container (beside a process one, so `ps`, `rm`, `logs` treat both 
 A foreground run records its pid as the VM's "owner": while it lives, refresh leaves the
 exit to it (it prints the guest's output and returns the exit code).
 
-Not built for VMs (refused in one line, never half-working): networking other than none
-(`-p`, `--network`), `-t`/`-i`, `--read-only`, `--tmpfs`, restart policies.
+Networking: on a bridge or user network the VM's virtio-net sits on a tap in that bridge,
+made before QEMU starts (engine/networking.attach_vm) and gone with QEMU; the address, -p
+rules and DNS names are released as a container's are (refresh, rm). The guest gets the
+engine's /etc/hostname, hosts and resolv.conf (bound over the image's by its init).
+
+Not built for VMs (refused in one line, never half-working): `--network host` and
+`container:NAME` (a VM has its own kernel and network stack), `-t`/`-i`, `--read-only`,
+`--tmpfs`, restart policies.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from .spec import RunOptions, command, container_spec
 def refuse_unsupported(opts: RunOptions, meta: dict) -> None:
     """The flags a VM cannot honour yet, each one line naming it."""
     network = opts.network or "bridge"
-    if opts.publish or opts.publish_all or network != "none" or opts.network_aliases or opts.ip:
-        raise ConfigError("--isolation=vm: networking is not built yet; use --network none")
+    if network == "host" or network.startswith("container:"):
+        raise ConfigError(f"--isolation=vm: --network {network} shares a network stack with the host or "
+                          "another container, and a VM has its own kernel; use a bridge or user network, or none")
     for flag, given in (("-t", opts.tty), ("-i", meta.get("interactive")), ("--read-only", opts.read_only),
                         ("--tmpfs", opts.tmpfs), ("--init", opts.init),
                         ("--restart", (meta.get("restart") or "no") != "no")):
@@ -89,7 +96,7 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
     refuse_unsupported(opts, meta)
     img = images.resolve(image_ref)
     argv = command(img.config.config, opts)
-    netplan = networking.plan(opts, img.config.config, name)  # "none": what inspect and release expect
+    netplan = networking.plan(opts, img.config.config, name)  # bad -p, missing network: before anything
     containers.pending_meta = {**meta, "network": netplan, "isolation": "vm"}
     top = images.unpack(img)
     rec = containers.new(str(img.id), argv, name, rm)
@@ -101,6 +108,11 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
         _check_executable(merged, argv[0], spec["process"]["env"], [dst for _, dst, _ in opts.binds])
         with open(os.path.join(d, "config.json"), "w") as f:
             f.write(json.dumps(spec))
+        from . import etc_files
+
+        # the guest's /etc/hostname, hosts, resolv.conf (rewritten with the address at start)
+        etc_files.write(d, spec["hostname"], dns=netplan["dns"], dns_search=netplan["dns_search"],
+                        dns_option=netplan["dns_option"], add_host=netplan["add_host"])
         cfg = _vm_config(spec, opts, merged, d)
         containers.update_meta(rec.id, vm=dataclasses.asdict(cfg))
         b, h = _create_vm(containers, rec.id, cfg)
@@ -111,6 +123,26 @@ def _prepare(images, containers, image_ref: str, opts: RunOptions, name: str | N
         containers.delete(rec.id)
         raise
     return rec, d, b, h
+
+
+def _boot(containers, cid: str, b, h) -> None:
+    """Network (a tap on the container's bridge, if it has one), then QEMU, which inherits
+    the tap's fd: ours is closed once QEMU holds it, so the tap goes with QEMU. A failure
+    releases the address, rules and names again."""
+    from . import networking
+
+    nic, etc = networking.attach_vm(containers, cid)
+    try:
+        b.start(h, nic=nic, etc=etc)
+    except BaseException:
+        if nic is not None:
+            os.close(nic.fd)
+            nic = None
+        networking.release(containers, cid)
+        raise
+    finally:
+        if nic is not None:
+            os.close(nic.fd)
 
 
 class _Follow:
@@ -152,7 +184,7 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
     proxied = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
     previous = {}
     try:
-        b.start(h)
+        _boot(containers, rec.id, b, h)
         containers.set_state(rec.id, "running")
         follow = _Follow([(os.path.join(d, "vm-stdout"), 1), (os.path.join(d, "vm-stderr"), 2)])
         previous = {sig: signal.signal(sig, proxy) for sig in proxied}
@@ -170,6 +202,9 @@ def run_foreground(images, containers, image_ref: str, opts: RunOptions, *, name
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         b.cleanup(h)
+        from . import networking
+
+        networking.release(containers, rec.id)  # the tap went with QEMU: rules, names, address now
         Snapshots.unmount(d, remove=rm)
         if rm:
             containers.delete(rec.id)
@@ -205,7 +240,7 @@ def start(images, containers, rec) -> None:
         if not os.path.ismount(os.path.join(d, "merged")):
             images.snapshots.mount(images.unpack(images.get(rec.image)), d)
         b, h = _create_vm(containers, rec.id, _config_from_meta(containers.meta(rec.id)))
-    b.start(h)
+    _boot(containers, rec.id, b, h)
     containers.set_state(rec.id, "running")
     if containers.meta(rec.id).get("manual_stop"):
         containers.update_meta(rec.id, manual_stop=False)
@@ -218,9 +253,11 @@ def run_detached(images, containers, image_ref: str, opts: RunOptions, *, name: 
     try:
         start(images, containers, containers.get(cid))
     except BaseException:
+        from . import networking
         from .backends import VM
 
         VM.release(containers, containers.get(cid))
+        networking.release(containers, cid)
         Snapshots.unmount(containers.path(cid))
         containers.delete(cid)
         raise

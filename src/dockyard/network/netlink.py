@@ -171,3 +171,31 @@ def ports_of(bridge: str) -> list[str]:
         if br is None:
             return []
         return [link.name for link in rt.links() if link.master == br.index]
+
+
+def add_tap(name: str, bridge: str, mtu: int) -> int:
+    """A tap (network/tap.py) on ``bridge``, up, with ``mtu``; returns the fd that keeps it
+    alive (the VM's QEMU inherits it). The host side of a VM's virtio-net: the guest
+    configures its own address, so nothing is done inside."""
+    from . import tap
+
+    try:
+        fd = tap.open_tap(name)
+    except OSError as e:
+        raise _err(f"create tap {name} ({tap.TUN_DEVICE})", e) from None
+    try:
+        with RtNetlink() as rt:
+            br, link = rt.link(bridge), rt.link(name)
+            if br is None:
+                raise NetworkError(f"bridge {bridge} does not exist")
+            if link is None:
+                raise NetworkError(f"tap {name} vanished while it was being set up")
+            rt.set_link(link.index, mtu=mtu)
+            rt.set_link(link.index, master=br.index, up=True)
+    except NetlinkError as e:
+        os.close(fd)
+        raise _err(f"put tap {name} on {bridge}", e) from None
+    except BaseException:
+        os.close(fd)  # the kernel removes the tap with its last fd
+        raise
+    return fd

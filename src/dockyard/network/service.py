@@ -21,15 +21,34 @@ from .errors import NetworkError
 from .store import DEFAULT_NETWORK, Endpoint, Network, NetworkStore
 
 VETH_PREFIX = "dyv"
+TAP_PREFIX = "dyt"  # a VM's tap (attach_tap): a link name, unlike the tests' dyt-* netns
 
 
-def veth_name(container: str, net_id: str) -> str:
-    """Host end of the container's veth on a network: stable, so recover() can name it."""
+def veth_name(container: str, net_id: str, prefix: str = VETH_PREFIX) -> str:
+    """Host end of the container's veth (or a VM's tap) on a network: stable, so recover()
+    can name it."""
     try:
         from _sha256 import sha256  # the builtin: hashlib loads OpenSSL (~2.5 ms per run)
     except ImportError:
         from hashlib import sha256
-    return VETH_PREFIX + sha256(f"{container}/{net_id}".encode()).hexdigest()[:11]
+    return prefix + sha256(f"{container}/{net_id}".encode()).hexdigest()[:11]
+
+
+def tap_alive_path(tap: str) -> str:
+    """What a tap endpoint stores as its "netns": the path exists exactly while the tap does,
+    i.e. while QEMU (or the attaching process, before QEMU starts) holds its fd, so
+    recover()'s "netns gone" test works unchanged for VMs."""
+    return f"/sys/class/net/{tap}"
+
+
+def is_tap(ep: Endpoint) -> bool:
+    return ep.veth.startswith(TAP_PREFIX)
+
+
+def mac_for(ip: str) -> str:
+    """A VM's MAC from its address, as Docker derives a container's (02:42 + the IPv4 bytes):
+    locally administered, unicast, unique on the network because the address is."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
 
 
 def netns_path(netns: str | int) -> str:
@@ -195,6 +214,52 @@ def attach(container: str, netns: str | int, network: str = DEFAULT_NETWORK, *, 
                 "dns": net.gateway if net.dns else None}
 
 
+def attach_tap(container: str, network: str = DEFAULT_NETWORK, *, names=(), ip: str | None = None, publish=(),
+               root: str | None = None, run_root: str | None = None) -> dict:
+    """Connect a VM to ``network`` through a tap on its bridge: the same IPAM, DNAT rules
+    for ``publish`` and DNS names as attach(), but no netns — the guest sets its own address
+    from what this returns. The tap lives as long as the returned ``fd`` (network/tap.py):
+    hand it to QEMU (`-netdev tap,fd=N`) and close it here once QEMU has started.
+
+    Order: the tap first (held by our fd: a crash from here on takes it with us), then the
+    endpoint row naming it (recover() cleans a row whose tap is gone), then rules and DNS;
+    a failure undoes what was made.
+    Returns {"network", "network_id", "ip", "prefixlen", "gateway", "bridge", "tap", "fd",
+    "mac", "mtu", "ports", "dns"}."""
+    mappings = [m for p in publish for m in ([p] if isinstance(p, portspec.PortMapping) else portspec.parse(p))]
+    rr = _run_root(run_root)
+    with _store(root) as store:
+        net = store.get(network)
+        if mappings and net.internal:
+            raise NetworkError(f"network {net.name} is internal: ports cannot be published from it")
+        dns_names = _dns_names(container, names)
+        tap = veth_name(container, net.id, TAP_PREFIX)
+        mtu = netlink.default_route_mtu()
+        ep = fd = None
+        try:
+            # all under the host-wide lock: recover() sweeps taps without a row under it too
+            with nft.lock(rr):
+                _up(store, net, rr)  # the bridge must exist before the tap goes on it
+                fd = netlink.add_tap(tap, net.bridge, mtu)
+                ep = store.allocate(net, container, tap, tap_alive_path(tap), dns_names, ip)
+                held = store.reserve_ports(container, net.id, mappings, host_port_free)
+                nft.publish(container, net.id, ep.ip, held)
+                if net.dns:
+                    dns.write_hosts(rr, net.id, _dns_entries(store, net))
+                    dns.reload(rr, net.id)
+            store.mark_ready(container, net.id)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)  # the kernel removes the tap with its last fd
+            if ep is not None:
+                _teardown(store, net, ep, rr)
+            raise
+        return {"network": net.name, "network_id": net.id, "ip": ep.ip,
+                "prefixlen": ipaddress.ip_network(net.subnet).prefixlen, "gateway": net.gateway,
+                "bridge": net.bridge, "tap": tap, "fd": fd, "mac": mac_for(ep.ip), "mtu": mtu, "ports": held,
+                "dns": net.gateway if net.dns else None}
+
+
 def _dns_names(container: str, names) -> list[str]:
     out = []
     for n in [*names, container[:12]]:
@@ -211,10 +276,11 @@ def _teardown(store: NetworkStore, net: Network, ep: Endpoint, run_root: str, ne
     """Undo whatever exists of an endpoint: rules, veth, DNS name, ports and address.
     ``netns_gone``: every process of the container has exited, so the kernel destroys its
     netns and with it both ends of the veth, in its own worker; deleting the host end here
-    would wait for an RCU grace period (~20 ms of every `run --rm`) for nothing."""
+    would wait for an RCU grace period (~20 ms of every `run --rm`) for nothing.
+    A VM's tap goes with QEMU's fd; deleting it here covers a QEMU still holding it."""
     with nft.lock(run_root):
         nft.delete_owned(nft.container_comment(ep.container, net.id))
-        if not netns_gone:
+        if not netns_gone or is_tap(ep):
             netlink.delete_link(ep.veth)
         store.release(ep.container, net.id)
         if net.dns:
@@ -303,7 +369,7 @@ def recover(alive=None, *, root: str | None = None, run_root: str | None = None)
             veths = {e.veth for e in store.endpoints()}
             for net in nets.values():
                 for link in netlink.ports_of(net.bridge):
-                    if link.startswith(VETH_PREFIX) and link not in veths:
+                    if link.startswith((VETH_PREFIX, TAP_PREFIX)) and link not in veths:
                         netlink.delete_link(link)
                 if net.dns and not store.endpoints(net.id):
                     dns.stop(rr, net.id)

@@ -13,6 +13,8 @@ API for the engine (same verbs as the runtime's Backend; docs/vm.md has the why)
             cpus=1, memory=256 << 20,     # vCPUs, guest RAM (default 256 MiB)
             stdout="/path/stdout.log", stderr="/path/stderr.log"))       # appended, raw bytes
     pid = b.start(h)                      # QEMU's pid (daemonized: needs no monitor process)
+    pid = b.start(h, nic=GuestNic(fd, tap, mac, ip, prefixlen, gateway, mtu),   # a NIC on a tap
+                  etc={"hosts": ..., "resolv.conf": ..., "hostname": ...})     # the guest's /etc files
     code = b.wait(h, timeout=None)        # exit code (137 + state()["error"] if the VM died)
     b.kill(h, signal.SIGTERM)             # non-KILL signals reach the workload via the agent
     b.stop(h, timeout=10)                 # SIGTERM, then QEMU killed
@@ -56,6 +58,20 @@ class VmConfig:
     stdout: str | None = None  # None: files in the VM's run dir
     stderr: str | None = None
     debug: bool = False  # kernel messages at full verbosity in console.log
+
+
+@dataclass(frozen=True)
+class GuestNic:
+    """The VM's network as the host set it up (dockyard.network.service.attach_tap): the
+    tap's fd (QEMU inherits it), and what the guest init configures on eth0."""
+
+    fd: int
+    tap: str
+    mac: str
+    ip: str
+    prefixlen: int
+    gateway: str
+    mtu: int = 1500
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .. import _json as json
 from .. import config
 from ..errors import AlreadyExists, InvalidState, MountError, NotFound
 from ..runtime.procs import proc_start_time
-from . import VmConfig, VmHandle
+from . import GuestNic, VmConfig, VmHandle
 from .errors import VmError
 
 BOOT_TIMEOUT = 60.0  # to the guest's STARTED line; under TCG a boot takes ~1.5 s here
@@ -208,18 +208,29 @@ class VmBackend:
                 raise VmError(f"virtiofsd for {share['source']}: {last}")
             time.sleep(0.001)
 
-    def start(self, h: VmHandle) -> int:
+    def start(self, h: VmHandle, nic: GuestNic | None = None, etc: dict[str, str] | None = None) -> int:
         """Start virtiofsd per share, then QEMU; returns QEMU's pid. On failure everything
-        started is stopped again and the VM is back to "created" (it may be deleted)."""
-        from . import qemu
+        started is stopped again and the VM is back to "created" (it may be deleted).
+        ``nic``: a virtio-net on the tap whose fd it holds (QEMU inherits it; the caller
+        closes its own copy afterwards), configured by the guest init before the workload;
+        ``etc``: /etc/hostname, hosts, resolv.conf for the guest (name -> text)."""
+        from . import guest_config, qemu
 
         if h.record["status"] != "created":
             raise InvalidState(f"VM {h.id} is {h.record['status']}, not created")
+        machine = self._machine(h)
+        if nic or etc:
+            with open(machine.initrd, "ab") as f:  # a third archive: the kernel unpacks them in order
+                f.write(guest_config.start_cpio(address=nic and f"{nic.ip}/{nic.prefixlen}",
+                                                gateway=nic and nic.gateway, mtu=nic and nic.mtu, etc=etc))
+        if nic:
+            machine.nic = qemu.Nic(nic.fd, nic.mac)
+            h.record["nic"] = {"tap": nic.tap, "mac": nic.mac, "ip": nic.ip}
         try:
             for i, share in enumerate(h.record["shares"]):
                 self._start_virtiofsd(h, i, share)
-            p = subprocess.run(qemu.command_line(self._machine(h)), check=False, stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True)
+            p = subprocess.run(qemu.command_line(machine), check=False, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, pass_fds=(nic.fd,) if nic else ())
             if p.returncode != 0:
                 last = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
                 raise VmError(f"QEMU: {last}")

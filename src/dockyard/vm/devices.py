@@ -21,6 +21,9 @@ DEVICES = (
      "copy-on-write like a container (docs/vm.md: measured against 9p and ext4)")),
     ("volumes", "one vhost-user-fs-device per volume",
      "bind mounts and named volumes, each its own virtiofsd over the host directory"),
+    ("network", "-netdev tap,fd=N + virtio-net-device (bridge/user networks only)",
+     ("the VM on the containers' bridge: a tap the host made, put on the bridge and passed as "
+      "an fd, so it goes with QEMU; -p and names work as for containers. None with --network none")),
     ("memory balloon", "virtio-balloon-device",
      "`update --memory` below the boot size gives memory back through QMP"),
     ("memory backend", "memory-backend-memfd,share=on",

@@ -51,3 +51,28 @@ def config_cpio(script: str) -> bytes:
     w.file("dockyard/config.sh", script.encode(), 0o600)
     w.close()
     return buf.getvalue()
+
+
+def start_cpio(*, address: str | None = None, gateway: str | None = None, mtu: int | None = None,
+               etc: dict[str, str] | None = None) -> bytes:
+    """What is known only when the VM starts, as a second small cpio after config.sh's:
+    /dockyard/net.sh (`network IP/PREFIX GW MTU`, when the VM has a NIC: the address comes
+    from the network's IPAM at start, as a container's) and /dockyard/etc/NAME for
+    hostname, hosts and resolv.conf (the engine's files, bound over the image's)."""
+    from .cpio import CpioWriter
+
+    buf = io.BytesIO()
+    w = CpioWriter(buf)
+    w.directory("dockyard")
+    if address:
+        w.file("dockyard/net.sh", (quote(["network", address, gateway, mtu or 1500]) + "\n").encode(), 0o600)
+    if etc:
+        w.directory("dockyard/etc")
+        for name, text in sorted(etc.items()):
+            if "/" in name or name.startswith("."):
+                from .errors import VmError
+
+                raise VmError(f"guest /etc file name {name!r}")
+            w.file(f"dockyard/etc/{name}", text.encode(), 0o644)
+    w.close()
+    return buf.getvalue()

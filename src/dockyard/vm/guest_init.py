@@ -7,13 +7,17 @@ Order, and why:
    virtio transports and drivers are modules in Debian's kernel.
 3. find the virtio-serial ports by name (/sys/class/virtio-ports/*/name; they appear
    asynchronously once virtio_console has talked to QEMU).
-4. source /dockyard/config.sh — appended to the initramfs per VM by the host
+4. with a NIC, source /dockyard/net.sh (appended at start by the host, once the address is
+   known): `network IP/PREFIX GW MTU` loads virtio_net (lib/modules/order-net) and sets up
+   eth0 with busybox `ip` (lo is up in every VM, as Docker's none has it).
+5. source /dockyard/config.sh — appended to the initramfs per VM by the host
    (vm/guest_config.py), every value shell-quoted — which calls, in order: `hostname_is`,
-   `rootfs` (virtiofs tag -> /newroot), `volume` per volume, `workdir`, then `main` with the
+   `rootfs` (virtiofs tag -> /newroot, then the engine's /dockyard/etc/{hostname,hosts,
+   resolv.conf} bind-mounted over the image's /etc files), `volume` per volume, `workdir`, then `main` with the
    full command line: `env -i K=V... /bin/busybox nsenter -F -S UID -G GID -r/newroot
    -w/newroot/CWD -- ARGS...` (busybox's nsenter does chroot + chdir + setgid/setuid and
    execs, exit 127/126 like Docker's when the command is missing or not executable).
-5. `main` says STARTED on the exit port (the host's boot timeout stops there), runs the
+6. `main` says STARTED on the exit port (the host's boot timeout stops there), runs the
    command with stdin /dev/null, stdout/stderr on their own ports (never the
    kernel console), waits, writes "EXIT <code>" on the exit port, and reboots: QEMU runs with
    -no-reboot, so the reset ends it.
@@ -37,9 +41,13 @@ fail() {
     echo "ERROR $*" >"$EXIT_PORT"
     reboot -f
 }
-while read -r m; do
-    insmod "/lib/modules/$m.ko" || fail "insmod $m"
-done </lib/modules/order
+load_modules() {
+    while read -r m; do
+        insmod "/lib/modules/$m.ko" || fail "insmod $m"
+    done <"$1"
+}
+load_modules /lib/modules/order
+ip link set lo up
 
 port() {
     n=0
@@ -59,6 +67,24 @@ OUT=$(port dockyard.stdout) || fail "no stdout port"
 ERR=$(port dockyard.stderr) || fail "no stderr port"
 
 hostname_is() { hostname "$1"; }
+network() {  # IP/PREFIX GATEWAY MTU: eth0 is the virtio-net on the host's tap
+    load_modules /lib/modules/order-net
+    n=0
+    while [ ! -e /sys/class/net/eth0 ]; do
+        [ $n -lt 2000 ] || fail "no eth0 after loading virtio_net"
+        usleep 1000
+        n=$((n + 1))
+    done
+    ip link set eth0 mtu "$3" up || fail "eth0 up (mtu $3)"
+    ip addr add "$1" dev eth0 || fail "address $1 on eth0"
+    ip route add default via "$2" dev eth0 || fail "default route via $2"
+}
+etc_file() {  # NAME: the engine's /dockyard/etc/NAME over the image's /etc/NAME, as Docker binds them
+    t="/newroot/etc/$1"
+    [ -d /newroot/etc ] || mkdir -p /newroot/etc
+    [ -e "$t" ] || [ -L "$t" ] || : >"$t"
+    mount --bind "/dockyard/etc/$1" "$t" || echo "dockyard-init: /etc/$1 of the image kept" >/dev/console
+}
 rootfs() {
     mount -t virtiofs "$1" /newroot || fail "mount rootfs ($1)"
     for d in proc sys dev; do [ -d "/newroot/$d" ] || mkdir -p "/newroot/$d"; done
@@ -68,6 +94,9 @@ rootfs() {
     mkdir -p /newroot/dev/pts /newroot/dev/shm
     mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
     mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
+    for f in /dockyard/etc/*; do
+        [ -f "$f" ] && etc_file "${f##*/}"
+    done
 }
 volume() {
     mkdir -p "/newroot$2" || fail "volume target $2"
@@ -111,6 +140,7 @@ main() {
 }
 
 [ -f /dockyard/config.sh ] || fail "no /dockyard/config.sh"
+[ ! -f /dockyard/net.sh ] || . /dockyard/net.sh
 . /dockyard/config.sh
 fail "config.sh did not call main"
 """

@@ -17,6 +17,12 @@ WANTED = {
     "virtiofs": "the container's rootfs and volumes, shared from the host by virtiofsd",
     "virtio_balloon": "memory given back to the host on `update --memory` (QMP balloon)",
 }
+# Loaded only by a VM that has a network device (the init reads them from order-net), so a
+# `--network none` VM does not pay for them at boot:
+NET_WANTED = {
+    "virtio_net": "the VM's NIC: virtio-net on a tap in the containers' bridge (net_failover, failover come as deps)",
+}
+ALL_WANTED = {**WANTED, **NET_WANTED}
 
 
 def _section(elf: bytes, wanted: bytes) -> bytes:
@@ -67,6 +73,13 @@ def index(modules_dir: str) -> dict[str, str]:
                 if f.endswith(ext):
                     found[f[:-len(ext)].replace("-", "_")] = os.path.join(d, f)
     return found
+
+
+def split_order(base: list[str], full: list[str]) -> list[str]:
+    """The modules of ``full`` (a dependency order) that ``base`` does not load, in order:
+    what a VM with a NIC loads after the base list."""
+    have = set(base)
+    return [n for n in full if n not in have]
 
 
 def resolve(modules_dir: str, wanted=WANTED) -> list[tuple[str, bytes]]:

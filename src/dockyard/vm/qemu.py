@@ -67,6 +67,15 @@ class Share:
 
 
 @dataclass
+class Nic:
+    """The VM's network device: a tap the host made and put on a bridge (network/tap.py),
+    passed as an inherited fd, so the tap lives exactly as long as QEMU."""
+
+    fd: int
+    mac: str
+
+
+@dataclass
 class Machine:
     """Everything the command line depends on; paths are the VM's run dir files."""
 
@@ -80,6 +89,7 @@ class Machine:
     memory: int = DEFAULT_MEMORY
     tb_size_mib: int = 0  # TCG translation cache; 0 = QEMU's default
     shares: list[Share] = field(default_factory=list)
+    nic: Nic | None = None
     debug: bool = False  # kernel messages at the default level instead of `quiet`
 
     def path(self, name: str) -> str:
@@ -127,6 +137,10 @@ def command_line(m: Machine) -> list[str]:
     for i, share in enumerate(m.shares):
         argv += ["-chardev", f"socket,id=fs{i},path={share.socket}",
                  "-device", f"vhost-user-fs-device,chardev=fs{i},tag={share.tag}"]
+    if m.nic is not None:
+        # fd=: the tap is already on the bridge and up; no script, no vhost (no /dev/vhost-net)
+        argv += ["-netdev", f"tap,id=n0,fd={m.nic.fd}",
+                 "-device", f"virtio-net-device,netdev=n0,mac={m.nic.mac}"]
     argv += ["-device", "virtio-balloon-device",
              "-qmp", f"unix:{m.path('qmp.sock')},server=on,wait=off"]
     return argv

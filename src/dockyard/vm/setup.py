@@ -29,7 +29,7 @@ from .errors import VmSetupError
 BUSYBOX = "/bin/busybox"
 # applets the init uses, as symlinks (the script names them bare, with PATH=/bin)
 APPLETS = ("sh", "mount", "insmod", "usleep", "mkdir", "hostname", "reboot", "sync", "env",
-           "nsenter", "base64", "kill", "true")
+           "nsenter", "base64", "kill", "true", "ip")
 KERNEL_META = "linux-image-amd64"
 
 
@@ -94,14 +94,14 @@ def _installed_kernels() -> list[Kernel]:
 
 
 def _load_kernel(directory: str) -> Kernel | None:
-    from .modules import WANTED
+    from .modules import ALL_WANTED
 
     try:
         with open(os.path.join(directory, "manifest.json")) as f:
             m = json.loads(f.read())
     except (FileNotFoundError, ValueError):
         return None
-    if sorted(m.get("wanted", [])) != sorted(WANTED):
+    if sorted(m.get("wanted", [])) != sorted(ALL_WANTED):
         return None  # made for another module list: fetch again
     return Kernel(m["release"], m["package"], m["version"], directory, m["pvh"])
 
@@ -140,17 +140,22 @@ def fetch_kernel(log=lambda msg: None) -> Kernel:
             log("no PVH entry note in the kernel: booting the bzImage (slower)")
         mods = os.path.join(tmp, "modules")
         os.mkdir(mods)
-        resolved = modules.resolve(os.path.join(tmp, "unpacked", "lib", "modules", release))
-        for name, ko in resolved:
+        unpacked = os.path.join(tmp, "unpacked", "lib", "modules", release)
+        resolved = modules.resolve(unpacked)
+        full = modules.resolve(unpacked, modules.ALL_WANTED)
+        for name, ko in full:
             with open(os.path.join(mods, f"{name}.ko"), "wb") as f:
                 f.write(ko)
+        base = [name for name, _ in resolved]
         with open(os.path.join(mods, "order"), "w") as f:
-            f.write("".join(f"{name}\n" for name, _ in resolved))
+            f.write("".join(f"{name}\n" for name in base))
+        with open(os.path.join(mods, "order-net"), "w") as f:  # loaded by a VM with a NIC only
+            f.write("".join(f"{name}\n" for name in modules.split_order(base, [n for n, _ in full])))
         shutil.rmtree(os.path.join(tmp, "unpacked"))
         os.unlink(os.path.join(tmp, deb))
         with open(os.path.join(tmp, "manifest.json"), "w") as f:
             f.write(json.dumps({"release": release, "package": package, "version": version, "pvh": pvh,
-                                "wanted": sorted(modules.WANTED)}))
+                                "wanted": sorted(modules.ALL_WANTED)}))
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -165,7 +170,8 @@ def _initramfs_key(kernel: Kernel) -> str:
 
     h = hashlib.sha256()
     h.update(kernel.release.encode() + b"\0" + INIT.encode() + b"\0" + " ".join(APPLETS).encode())
-    for path in (BUSYBOX, os.path.join(kernel.directory, "modules", "order")):
+    for path in (BUSYBOX, os.path.join(kernel.directory, "modules", "order"),
+                 os.path.join(kernel.directory, "modules", "order-net")):
         with open(path, "rb") as f:
             h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()[:16]
@@ -195,12 +201,13 @@ def build_initramfs(kernel: Kernel) -> str:
         for applet in APPLETS:
             w.symlink(f"bin/{applet}", "busybox")
         w.file("init", INIT.encode(), 0o755)
-        with open(os.path.join(mods, "order")) as o:
-            order = o.read()
-        for name in order.split():
-            with open(os.path.join(mods, f"{name}.ko"), "rb") as k:
-                w.file(f"lib/modules/{name}.ko", k.read())
-        w.file("lib/modules/order", order.encode())
+        for list_name in ("order", "order-net"):
+            with open(os.path.join(mods, list_name)) as o:
+                order = o.read()
+            for name in order.split():
+                with open(os.path.join(mods, f"{name}.ko"), "rb") as k:
+                    w.file(f"lib/modules/{name}.ko", k.read())
+            w.file(f"lib/modules/{list_name}", order.encode())
         w.close()
     os.rename(tmp, path)
     for old in os.listdir(vm_root()):  # an initramfs for other inputs is never used again
