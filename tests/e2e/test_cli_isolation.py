@@ -185,10 +185,10 @@ def test_vm_kill_9_of_qemu_restart_update_and_rm(clean):
 
 
 def test_vm_refusals_and_config_default(clean, tmp_path):
-    """What a VM cannot do yet is refused in one line before anything is made, and the
+    """What a VM cannot do is refused in one line before anything is made, and the
     default isolation comes from the config file (no VM boots here)."""
-    for args, words in ((["-p", "8080:80"], "networking is not built yet; use --network none"),
-                        (["--network", "bridge"], "networking is not built yet"),
+    for args, words in ((["--network", "host"], "--isolation=vm: --network host"),
+                        (["--network", "container:other"], "a VM has its own kernel"),
                         (["-t"], "-t is not built yet"), (["--cpus", "1.5"], "whole number of vCPUs")):
         p = dy(clean, "run", "--rm", "--isolation=vm", *args, "busybox", "true")
         assert p.returncode == 125 and p.stderr.count("\n") == 1 and words in p.stderr, (args, p.stderr)
@@ -197,8 +197,8 @@ def test_vm_refusals_and_config_default(clean, tmp_path):
     cfg = tmp_path / "dockyard.json"
     cfg.write_text(json.dumps({"isolation": "vm"}))
     e = {**clean, "DOCKYARD_CONFIG": str(cfg)}
-    p = dy(e, "run", "--rm", "-p", "8080:80", "busybox", "true")  # the default is vm: refused as a VM
-    assert p.returncode == 125 and "--isolation=vm: networking" in p.stderr, p.stderr
+    p = dy(e, "run", "--rm", "--network", "host", "busybox", "true")  # the default is vm: refused as a VM
+    assert p.returncode == 125 and "--isolation=vm: --network host" in p.stderr, p.stderr
     p = dy(e, "run", "--rm", "--isolation=process", "--network", "none", "busybox", "true")
     assert p.returncode == 0, p.stderr
     cfg.write_text("{not json")

@@ -1,7 +1,8 @@
 """Fixtures for the network tests: private stores, network namespaces standing in for
 containers (`ip netns add`), and a leak check after every test and at session end.
 
-A leak is anything of ours left in the kernel or the store: a `dyv*` veth, a `dy-*` or
+A leak is anything of ours left in the kernel or the store: a `dyv*` veth, a `dyt*` tap (a
+VM's, tests/e2e/test_cli_vm_network.py), a `dy-*` or
 `dockyard0` bridge, a rule in `table ip dockyard`, a `dyt-*` netns, a dnsmasq serving one of
 our run roots, an endpoint or published-port row. The check runs *before* the fixture cleans
 up by force (so one failed test does not fail every later one) and fails the test if it found
@@ -55,7 +56,7 @@ def leaks(run_root: str, root: str) -> list[str]:
     links = sh("ip", "-o", "link", "show").stdout
     for line in links.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(("dyv", "dy-")) or name == "dockyard0":
+        if name.startswith(("dyv", "dyt", "dy-")) or name == "dockyard0":  # dyt: a VM's tap
             found.append(f"link {name}")
     if sh("nft", "list", "table", "ip", "dockyard", check=False).returncode == 0:
         found.append("nft table ip dockyard:\n" + sh("nft", "list", "table", "ip", "dockyard").stdout)
