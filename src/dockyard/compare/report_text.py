@@ -44,8 +44,11 @@ def render(report: dict) -> str:
                                                                           if acc.get("guest_kernel") else ""),
            f"VM path: {report['vm_path'].get('value') or report['vm_path'].get('reason')}",
            f"image {report['image']}, {report['runs']} runs, density {report['density']}, speed scale {report['scale']}"]
+    skipped = [name for name in ("start", "memory", "speed", "surface", "scaling") if _skipped(report, name)]
+    if skipped:
+        out.append(f"skipped (--skip): {', '.join(skipped)}")
     s = report.get("start", {})
-    out += _table("START (ms, host clock; median [min-max])", ["mode", "first output", "exit"],
+    out += [] if "start" in skipped else _table("START (ms, host clock; median [min-max])", ["mode", "first output", "exit"],
                   [[label(k), _range(notes, s.get(k, {}).get("first_output")), _range(notes, s.get(k, {}).get("exit"))]
                    for k in rows])
     mem = report.get("memory", {})
@@ -54,20 +57,20 @@ def render(report: dict) -> str:
                   [[label(k), *(notes.cell(mem.get(k, {}).get(f), 2) for f in ("idle_1", "idle_n_total", "idle_n_each"))]
                    for k in rows])
     sp = report.get("speed", {})
-    out += _table("SPEED (time / the host's time for the same busybox task; > 1 is slower)", ["mode", *SPEED_TASKS],
+    out += [] if "speed" in skipped else _table("SPEED (time / the host's time for the same busybox task; > 1 is slower)", ["mode", *SPEED_TASKS],
                   [[label(k), *(notes.cell((sp.get(k, {}).get(t) or {}).get("ratio"), 2) for t in SPEED_TASKS)] for k in rows])
     host_s = sp.get("host", {})
-    if host_s:
+    if host_s and "speed" not in skipped:
         out.append("host seconds: " + ", ".join(f"{t} {fmt(host_s[t]['seconds'], 3)}" for t in SPEED_TASKS
                                                 if host_s.get(t, {}).get("seconds", {}).get("value") is not None))
     su = report.get("surface", {})
-    out += _table("ATTACK SURFACE (what reaches the host kernel, what is exposed)",
+    out += [] if "surface" in skipped else _table("ATTACK SURFACE (what reaches the host kernel, what is exposed)",
                   ["mode", "host syscalls", "capabilities", "devices"],
                   [[label(k), *(notes.cell(su.get(k, {}).get(f), 0) for f in ("host_syscalls", "capabilities", "devices"))]
                    for k in rows])
     sc = report.get("scaling", {})
     scale_rows = [k for k in rows if k in ("process", "vm")]
-    out += _table("SCALING (dockyard update on a running workload: ms, took effect?)",
+    out += [] if "scaling" in skipped else _table("SCALING (dockyard update on a running workload: ms, took effect?)",
                   ["mode", "raise memory", "raise CPUs", "lower memory"],
                   [[label(k), *(_step(notes, sc.get(k, {}).get(f)) for f in ("raise_memory", "raise_cpus", "lower_memory"))]
                    for k in scale_rows])
@@ -76,6 +79,11 @@ def render(report: dict) -> str:
     out += [f"  [{i + 1}] {r}" for i, r in enumerate(notes.items)]
     out.append(f"(every figure's method: --json or --html; whole compare took {report['elapsed']['value']} s)")
     return "\n".join(out) + "\n"
+
+
+def _skipped(report: dict, name: str) -> bool:
+    rows = report.get(name) or {}
+    return bool(rows) and all(set(v) == {"skipped"} for v in rows.values())
 
 
 def _range(notes: Notes, f: dict | None) -> str:

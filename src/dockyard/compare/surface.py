@@ -19,7 +19,9 @@ import tempfile
 
 from .figures import measured, missing
 
-DOCKER_PROFILE_PATHS = ("/work/shared/reference/docker-default-seccomp.json",)
+# Docker's own profile is reference data kept beside the project (shared/reference), not in it
+DOCKER_PROFILE_PATHS = tuple(os.path.join(base, "reference", "docker-default-seccomp.json")
+                             for base in (os.environ.get("DOCKYARD_SHARED"), "/work/shared") if base)
 PODMAN_PROFILE = "/usr/share/containers/seccomp.json"
 UNISTD = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 VMM_PROGRAMS = ("qemu-system-x86_64", "virtiofsd")
