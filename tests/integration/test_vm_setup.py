@@ -51,6 +51,9 @@ def test_setup_is_idempotent_and_cached(env):
         order = f.read().split()
     assert order.index("virtio_ring") < order.index("virtio") < order.index("virtio_mmio")
     assert order.index("fuse") < order.index("virtiofs") and "virtio_console" in order
+    with open(os.path.join(k, "modules", "order-net")) as f:  # loaded only by a VM with a NIC
+        net = f.read().split()
+    assert net[-1] == "virtio_net" and "net_failover" in net and not set(net) & set(order)
 
 
 def test_initramfs_contents_and_rebuild_on_change(env, monkeypatch):

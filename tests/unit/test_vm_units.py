@@ -153,3 +153,35 @@ def test_command_line(monkeypatch, tmp_path):
     m.accel = "kvm"
     kvm = qemu.command_line(m)
     assert "kvm" in kvm and "host,-arch-capabilities" in kvm and "tsc_early_khz" not in " ".join(kvm)
+
+
+def test_nic_on_the_command_line_only_when_given(monkeypatch, tmp_path):
+    monkeypatch.setattr(qemu, "find_qemu", lambda: "/usr/bin/qemu-system-x86_64")
+    m = qemu.Machine(kernel="/k", initrd="/i", run_dir=str(tmp_path), stdout="/o", stderr="/e", accel="tcg")
+    assert "-netdev" not in qemu.command_line(m)  # --network none: no device at all
+    m.nic = qemu.Nic(fd=9, mac="02:42:0a:58:00:02")
+    argv = qemu.command_line(m)
+    assert argv[argv.index("-netdev") + 1] == "tap,id=n0,fd=9"
+    assert "virtio-net-device,netdev=n0,mac=02:42:0a:58:00:02" in argv
+    assert not any("vhost" in a and "net" in a for a in argv)  # no /dev/vhost-net here
+
+
+def test_split_order_keeps_dependency_order():
+    base = ["virtio_ring", "virtio", "virtio_mmio"]
+    full = ["virtio_ring", "virtio", "virtio_mmio", "failover", "net_failover", "virtio_net"]
+    assert modules.split_order(base, full) == ["failover", "net_failover", "virtio_net"]
+    assert "virtio_net" in modules.NET_WANTED and "virtio_net" not in modules.WANTED
+
+
+@pytest.mark.skipif(not shutil.which("busybox"), reason="needs busybox")
+def test_start_cpio_carries_network_and_etc_files(tmp_path):
+    data = guest_config.start_cpio(address="10.88.0.5/16", gateway="10.88.0.1", mtu=1400,
+                                   etc={"hosts": "10.88.0.5\tweb\n", "resolv.conf": "nameserver 1.1.1.1\n"})
+    subprocess.run(["busybox", "cpio", "-i", "-d"], input=data, cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / "dockyard/net.sh").read_text() == "network 10.88.0.5/16 10.88.0.1 1400\n"
+    assert (tmp_path / "dockyard/etc/hosts").read_text() == "10.88.0.5\tweb\n"
+    assert oct((tmp_path / "dockyard/etc/resolv.conf").stat().st_mode & 0o777) == "0o644"
+    none = guest_config.start_cpio(etc={"hostname": "h\n"})
+    assert b"net.sh" not in none and b"dockyard/etc/hostname" in none
+    with pytest.raises(Exception, match="guest /etc file name"):
+        guest_config.start_cpio(etc={"../x": ""})
