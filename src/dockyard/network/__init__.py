@@ -23,6 +23,15 @@ runtime with an empty loopback, the spec's network namespace without a path):
                                       # etc_files' host-derived one), write it before start
     # --network NET2 as well: call attach again (eth1 naming is not done yet: one per netns)
 
+  A VM (--isolation=vm) has no netns: its endpoint is a tap on the bridge, held by an fd
+  that QEMU inherits (network/tap.py), and the guest configures its own eth0:
+
+    ep = net.attach_tap(cid, network="bridge", names=[...], ip=None, publish=["8080:80"])
+    # ep = {"network", "network_id", "ip", "prefixlen", "gateway", "bridge", "tap", "fd",
+    #       "mac", "mtu", "ports", "dns"}: QEMU gets `-netdev tap,id=n0,fd=<fd>` and
+    #       `virtio-net-device,mac=<mac>`; close ep["fd"] once QEMU runs (the tap then goes
+    #       with QEMU). detach(cid) as for a container.
+
   `-p` specs can be validated before anything is made: `ports.parse(spec)` (pure).
   `--network none`: call nothing. `host`: share the host netns, call nothing.
   `container:NAME`: join that container's netns, call nothing.
@@ -51,5 +60,5 @@ On crash recovery (at start of any engine command that lists containers, or `sys
 Files: ports.py (-p grammar), ipam.py (address arithmetic), store.py (SQLite: networks,
 endpoints = IPAM, ports), rtnetlink.py (a minimal netlink client), netlink.py (bridge, veth,
 addresses, routes over it), nft.py (table ip dockyard, one nft run per attach/detach),
-dns.py (dnsmasq per user network), service.py (the above). docs/network.md has the design.
+dns.py (dnsmasq per user network), tap.py (a VM's tap), service.py (the above). docs/network.md has the design.
 """

@@ -3,6 +3,7 @@
     <root>/network/network.db
       networks   name, id, driver, subnet, gateway, bridge, internal, labels
       endpoints  (container, network) -> ip, veth, netns, names; UNIQUE(network, ip) is IPAM
+                 (a VM's endpoint: veth = its tap, netns = /sys/class/net/<tap>; service.attach_tap)
       ports      (proto, host_port, host_ip) -> container, container port
 
 Every change that hands something out (an address, a host port, a subnet) runs in one
