@@ -19,6 +19,25 @@ def _attached_veths() -> bool:
         return False
 
 
+IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
+
+
+def _ip_forward() -> str:
+    with open(IP_FORWARD) as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ip_forward_as_it_was():
+    """The first network turns forwarding on (NAT needs it), as dockerd does; a test run
+    hands the host back as it found it."""
+    before = _ip_forward()
+    yield
+    if _ip_forward() != before and not os.path.exists("/sys/class/net/dockyard0"):
+        with open(IP_FORWARD, "w") as f:
+            f.write(before)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def default_bridge_down_after_module():
     before = os.path.exists("/sys/class/net/dockyard0")
