@@ -126,7 +126,7 @@ def test_compare_report_plots_and_nothing_left(env, tmp_path):
     assert surface["process"]["host_syscalls"]["value"] > 300
     assert surface["process"]["capabilities"]["value"] == 14
     assert 20 < surface["vm"]["host_syscalls"]["value"] < surface["host"]["host_syscalls"]["value"]
-    assert surface["vm"]["devices"]["value"] >= 5
+    assert 3 <= surface["vm"]["devices"]["value"] <= 6  # console, virtio-serial, virtiofs, balloon
     scaling = report["scaling"]
     assert scaling["process"]["raise_memory"]["took_effect"]["value"] is True
     assert scaling["process"]["raise_cpus"]["took_effect"]["value"] is True

@@ -26,9 +26,9 @@ TASKS = (
     ("disk", ("disk: dd {n} MiB to a file in /tmp with conv=fsync (container: overlay upper dir on the host's disk; "
      "VM: virtiofs to the same)"), 'dd if=/dev/zero of=$W/dd bs=1M count={n} conv=fsync 2>/dev/null; rm $W/dd', 128),
 )
-NETWORK_REASON = ("not measured: dockyard VMs have no network device yet (docs/vm.md, `run --isolation=vm` refuses a "
-                  "network), so there is nothing to put beside the containers; benchmarks/network.sh measures a "
-                  "container's bridge against loopback with iperf3")
+NETWORK_REASON = ("not measured: compare runs every mode with --network none (dockyard VMs had no network device "
+                  "when compare was written: docs/vm.md), so there is no network path to put side by side; "
+                  "benchmarks/network.sh measures a container's bridge against loopback with iperf3")
 
 
 def script(scale: float) -> str:
