@@ -56,6 +56,27 @@ def test_setup_is_idempotent_and_cached(env):
     assert net[-1] == "virtio_net" and "net_failover" in net and not set(net) & set(order)
 
 
+def test_a_kernel_made_for_another_module_list_is_replaced(env):
+    """A store set up before the module list changed: setup fetches again and swaps the
+    kernel directory in (a rename onto the old, non-empty one used to fail)."""
+    import json
+
+    vm_dir = os.path.join(env["DOCKYARD_ROOT"], "vm")
+    assert dy(env, "vm", "setup").returncode == 0
+    kdir = os.path.join(vm_dir, next(d for d in os.listdir(vm_dir) if d.startswith("kernel-")))
+    with open(os.path.join(kdir, "manifest.json")) as f:
+        manifest = json.loads(f.read())
+    manifest["wanted"] = manifest["wanted"][:-1]  # as if made before the last module was added
+    with open(os.path.join(kdir, "manifest.json"), "w") as f:
+        f.write(json.dumps(manifest))
+    again = dy(env, "vm", "setup")
+    assert again.returncode == 0, again.stderr
+    assert "downloading" in again.stderr
+    with open(os.path.join(kdir, "manifest.json")) as f:
+        assert len(json.loads(f.read())["wanted"]) == len(manifest["wanted"]) + 1
+    assert not [d for d in os.listdir(vm_dir) if d.startswith(".tmp")]
+
+
 def test_initramfs_contents_and_rebuild_on_change(env, monkeypatch):
     for k in ("DOCKYARD_ROOT", "DOCKYARD_RUN_ROOT"):
         monkeypatch.setenv(k, env[k])

@@ -156,6 +156,10 @@ def fetch_kernel(log=lambda msg: None) -> Kernel:
         with open(os.path.join(tmp, "manifest.json"), "w") as f:
             f.write(json.dumps({"release": release, "package": package, "version": version, "pvh": pvh,
                                 "wanted": sorted(modules.ALL_WANTED)}))
+        if os.path.exists(final):  # made for another module list: set it aside, then swap
+            stale = os.path.join(vm_root(), f".tmp-stale-{os.getpid()}")
+            os.rename(final, stale)
+            shutil.rmtree(stale, ignore_errors=True)
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
