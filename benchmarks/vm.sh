@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The VM backend (issue 7), same run:
-#  1. `dockyard vm run busybox true` vs the floor — a hand-written minimal QEMU command booting
+#  1. `dockyard vm run busybox true` and `dockyard run --rm --isolation=vm` (no network, and on
+#     the default bridge) vs the floor — a hand-written minimal QEMU command booting
 #     the same kernel and initramfs (no rootfs share, no virtiofsd, no QMP, not daemonized; the
 #     init runs `true` from the initramfs) — vs `dockyard run --rm --network none busybox true`.
 #     Goal (DESIGN.md §5): vm run <= 1.2x the floor.
@@ -57,6 +58,8 @@ echo "   floor: $FLOOR"
 [ "${SKIP_BOOT:-}" ] || hyperfine --warmup 1 --runs "$RUNS" --style basic --time-unit millisecond --export-json "$TMP/boot.json" \
     -n "dockyard vm run busybox true" "$DY vm run busybox true" \
     -n "bare QEMU: same kernel + initramfs (floor)" "$FLOOR" \
+    -n "dockyard run --rm --isolation=vm --network none busybox true" "$DY run --rm --isolation=vm --network none busybox true" \
+    -n "dockyard run --rm --isolation=vm busybox true (default bridge)" "$DY run --rm --isolation=vm busybox true" \
     -n "dockyard run --rm --network none busybox true" "$DY run --rm --network none busybox true" >/dev/null
 [ "${SKIP_BOOT:-}" ] || "$PY" - "$TMP/boot.json" <<'PYEOF'
 import json, sys
