@@ -21,10 +21,13 @@ unset PYTHONDONTWRITEBYTECODE
 TMP=$(mktemp -d /tmp/dockyard-vmbench.XXXXXX)
 export DOCKYARD_ROOT=$TMP/lib DOCKYARD_RUN_ROOT=$TMP/run
 IDLE_PID=
+BRIDGE_BEFORE=$([ -e /sys/class/net/dockyard0 ] && echo yes || true)
 cleanup() {
     set +e
     [ -n "$IDLE_PID" ] && kill "$IDLE_PID" 2>/dev/null && wait "$IDLE_PID" 2>/dev/null
     for c in $("$DY" ps -a -q 2>/dev/null); do "$DY" rm -f "$c" >/dev/null 2>&1; done
+    # the bridge rows brought dockyard0 up: take it down again unless it was up before
+    [ -n "$BRIDGE_BEFORE" ] || "$PY" -c "from dockyard.network import service; service.down_default()" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
