@@ -146,7 +146,8 @@ class NetworkStore:
         raise NotFound(f"network {ref} not found")
 
     def list(self) -> list[Network]:
-        return [Network(r) for r in self.db.execute("SELECT * FROM networks ORDER BY created, name")]
+        # by name, as `docker network ls` prints them (creation times have one-second steps)
+        return [Network(r) for r in self.db.execute("SELECT * FROM networks ORDER BY name")]
 
     def _make_default(self) -> Network:
         try:
