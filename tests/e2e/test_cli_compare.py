@@ -81,7 +81,12 @@ def _state(env) -> dict:
             "mounts": mounts,
             "containers": dy(env, "ps", "-a", "-q").stdout.split(),
             "vm run dirs": os.listdir(os.path.join(env["DOCKYARD_RUN_ROOT"], "vm"))
-            if os.path.isdir(os.path.join(env["DOCKYARD_RUN_ROOT"], "vm")) else []}
+            if os.path.isdir(os.path.join(env["DOCKYARD_RUN_ROOT"], "vm")) else [],
+            # the network figure's runs: their veth/tap, and dockyard0 when compare brought it up (another
+            # run on the host may hold its own: compared with before, not required absent)
+            "links": sorted(n for n in os.listdir("/sys/class/net") if n == "dockyard0" or n[:3] in ("dyv", "dyt")),
+            "bridge endpoints": json.loads(dy(env, "network", "inspect", "bridge").stdout or "[{}]")[0]
+            .get("Containers")}
 
 
 def test_compare_report_plots_and_nothing_left(env, tmp_path):
@@ -121,7 +126,20 @@ def test_compare_report_plots_and_nothing_left(env, tmp_path):
     assert "conmon" in mem["process"]["idle_1"]["how"]
     assert report["speed"]["host"]["cpu"]["ratio"]["value"] == 1.0
     assert report["speed"]["vm"]["cpu"]["seconds"]["value"] > 0
-    assert report["speed"]["vm"]["network"]["ratio"]["value"] is None  # no NIC: said, not invented
+    # network: a TCP stream to the host through the default bridge (veth, tap) vs the host's loopback
+    net = {mode: report["speed"][mode]["network"] for mode in MODES}
+    assert net["host"]["ratio"]["value"] == 1.0 and "loopback" in net["host"]["seconds"]["how"]
+    for mode in ("process", "vm"):
+        for key in ("seconds", "ratio", "throughput"):
+            f = net[mode][key]
+            assert f["value"] is not None or f["reason"], (mode, key, f)
+        if net[mode]["ratio"]["value"] is not None:
+            assert net[mode]["throughput"]["value"] > 0 and "dockyard0" in net[mode]["seconds"]["how"]
+        else:  # a failed stream says what failed, never a bare null
+            assert net[mode]["ratio"]["reason"].startswith("failed: "), net[mode]
+    assert net["process"]["ratio"]["value"] is not None, net["process"]  # a veth on a bridge works everywhere here
+    for mode in ("crun", "runc", "podman"):
+        assert net[mode]["ratio"]["value"] is None and net[mode]["ratio"]["reason"], net[mode]
     surface = report["surface"]
     assert surface["process"]["host_syscalls"]["value"] > 300
     assert surface["process"]["capabilities"]["value"] == 14

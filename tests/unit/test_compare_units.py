@@ -1,9 +1,14 @@
 """compare's pure parts: the strace attribution of syscalls to QEMU/virtiofsd, the speed
-script's marks, and the figure rule."""
+script's marks, the figure rule, and the network stream's receiver (a real busybox nc to it over
+loopback: the host mode's figure)."""
+
+import os
+import socket
 
 import pytest
+from support import need
 
-from dockyard.compare import figures, measure_speed, surface
+from dockyard.compare import figures, measure_network, measure_speed, modes, surface
 
 TRACE = """\
 100 execve("/work/.venv/bin/python", ["python"], 0x7ffc /* 30 vars */) = 0
@@ -46,3 +51,35 @@ def test_figure_rule():
     bad = {"a": {"value": 1, "how": ""}, "b": {"value": None, "reason": ""}}
     assert figures.problems(bad) == ["a: a value without unit or how", "b: no value and no reason"]
     assert figures.fmt(figures.missing("x")) == "n/a" and figures.fmt(figures.measured(1.5, "x", "r")) == "1.5x"
+
+
+def test_network_stream_size():
+    assert measure_network.count(1.0) == 256  # 16 MiB in 64 KiB blocks
+    assert measure_network.count(0.001) == 16  # never below 1 MiB
+    assert measure_network.script("10.88.0.1", 4242, 0.25) == \
+        "dd if=/dev/zero bs=64k count=64 2>/dev/null | nc 10.88.0.1 4242"
+
+
+def test_network_host_stream_timed_by_the_receiver():
+    need(os.path.exists(modes.BUSYBOX), "needs busybox-static")
+    seconds, err = measure_network.one_run(modes.Host(), "127.0.0.1", 0.125)  # 2 MiB over loopback
+    assert err is None and 0 < seconds < 10
+
+
+def test_network_receiver_reports_a_short_stream():
+    # 10 bytes where 2 MiB were due: a failure with what arrived, not a fast figure
+    class Short(modes.Host):
+        def bridge_argv(self, script):
+            return [modes.BUSYBOX, "sh", "-c", script.replace("count=32", "count=0; printf 0123456789")]
+
+    need(os.path.exists(modes.BUSYBOX), "needs busybox-static")
+    seconds, err = measure_network.one_run(Short(), "127.0.0.1", 0.125)
+    assert seconds is None and err and "of 2097152 bytes" in err
+
+
+def test_network_receiver_without_a_sender_gives_up():
+    rx = measure_network.Receiver()
+    rx.close(0)  # the workload never connected: closing the socket ends the wait at once
+    assert not rx.thread.is_alive() and rx.error and rx.error.startswith("no connection")
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", rx.port)) != 0  # the port is not left listening

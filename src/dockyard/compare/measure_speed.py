@@ -26,9 +26,6 @@ TASKS = (
     ("disk", ("disk: dd {n} MiB to a file in /tmp with conv=fsync (container: overlay upper dir on the host's disk; "
      "VM: virtiofs to the same)"), 'dd if=/dev/zero of=$W/dd bs=1M count={n} conv=fsync 2>/dev/null; rm $W/dd', 128),
 )
-NETWORK_REASON = ("not measured: compare runs every mode with --network none (dockyard VMs had no network device "
-                  "when compare was written: docs/vm.md), so there is no network path to put side by side; "
-                  "benchmarks/network.sh measures a container's bridge against loopback with iperf3")
 
 
 def script(scale: float) -> str:
@@ -87,6 +84,5 @@ def measure(modes, runs: int, scale: float, log) -> dict:
                     ratio = missing("the host's time for this task was 0 (below the 10 ms tick): use --scale > 1"
                                     if "host" in samples else "no host reference run")
                 row[key] = {"seconds": s, "ratio": ratio}
-        row["network"] = {"seconds": missing(NETWORK_REASON), "ratio": missing(NETWORK_REASON)}
         out[m.key] = row
     return out

@@ -47,12 +47,17 @@ class Mode:
     how = ""
     reason: str | None = None  # set when the mode cannot run here
     idle_reason: str | None = None  # set when it has no detached idle workload to measure
+    net_reason: str | None = None  # set when it has no path to the host's network to time (measure_network)
 
     @property
     def available(self) -> bool:
         return self.reason is None
 
     def argv(self, script: str) -> list[str]:
+        raise NotImplementedError
+
+    def bridge_argv(self, script: str) -> list[str]:
+        """The script run with a network path to the host (measure_network; the host: loopback)."""
         raise NotImplementedError
 
     def start_idle(self):
@@ -80,6 +85,9 @@ class Host(Mode):
     def argv(self, script):
         return [BUSYBOX, "sh", "-c", script]
 
+    def bridge_argv(self, script):
+        return self.argv(script)
+
     def start_idle(self):
         return subprocess.Popen([BUSYBOX, *IDLE])
 
@@ -104,6 +112,7 @@ class Dockyard(Mode):
         if isolation == "vm" and vm_path == "vm run":
             self.how = f"dockyard vm run {image} sh -c SCRIPT (the engine has no --isolation here)"
             self.idle_reason = "`dockyard vm run` has no detached mode and the engine no --isolation=vm"
+            self.net_reason = "not measured: `dockyard vm run` has no network option (the engine no --isolation=vm)"
         else:
             self.how = (f"dockyard run --rm {' '.join(self.flag)} --network none {image} sh -c SCRIPT").replace("  ", " ")
         self.ids: list[str] = []
@@ -112,6 +121,10 @@ class Dockyard(Mode):
         if self.isolation == "vm" and self.vm_path == "vm run":
             return [self.dockyard, "vm", "run", self.image, "sh", "-c", script]
         return [self.dockyard, "run", "--rm", *self.flag, "--network", "none", self.image, "sh", "-c", script]
+
+    def bridge_argv(self, script):
+        # the default bridge: a veth (container) or a tap (VM) on dockyard0, the host at its gateway
+        return [self.dockyard, "run", "--rm", *self.flag, "--network", "bridge", self.image, "sh", "-c", script]
 
     def run_detached(self, *extra: str, command=IDLE) -> str:
         out = run([self.dockyard, "run", "-d", *self.flag, "--network", "none", *extra, self.image, *command],
@@ -146,6 +159,8 @@ class Bundle(Mode):
         from ..runtime.bundle import make_busybox_bundle
 
         self.key, self.label, self.binary = key, f"{key} (OCI bundle)", binary
+        self.net_reason = (f"not measured: the {key} bundle gets a private network namespace with only lo; "
+                           "wiring it to a bridge (CNI) is not part of compare")
         self.bundle, self.state = os.path.join(tmp, f"{key}-bundle"), os.path.join(tmp, f"{key}-state")
         make_busybox_bundle(self.bundle, ["true"], terminal=False)
         self.counter = itertools.count()
@@ -180,6 +195,8 @@ class Podman(Mode):
     ulimits it may set (no CAP_SYS_RESOURCE here): tests/podman_support.py, benchmarks/run.sh."""
 
     key, label = "podman", "podman (runc, conmon)"
+    net_reason = ("not measured: podman's default bridge is 10.88.0.0/16 like dockyard's, so both cannot be up "
+                  "at once (benchmarks/network.sh moves dockyard's aside to time podman's bridge)")
 
     def __init__(self, binary: str, runc: str, dockyard: str, image: str, tmp: str):
         d = self.dir = os.path.join(tmp, "podman")

@@ -8,7 +8,8 @@ import os
 
 from ..errors import ConfigError
 
-SPEED_TASKS = ("cpu", "syscalls", "memory", "disk")
+SPEED_TASKS = ("cpu", "syscalls", "memory", "disk", "network")
+CORE_TASKS = SPEED_TASKS[:4]  # a mode is plotted when these were measured; network only where it was
 
 
 def require():
@@ -78,12 +79,13 @@ def figures_for(report: dict):
     def speed(plt):
         sp = report.get("speed", {})
         ks = [k for k in modes if all((sp.get(k, {}).get(t, {}).get("ratio") or {}).get("value") is not None
-                                      for t in SPEED_TASKS)]
+                                      for t in CORE_TASKS)]
         fig, ax = plt.subplots(figsize=(7, 3.6))
         width = 0.8 / max(len(ks), 1)
         for i, k in enumerate(ks):
             xs = [j + i * width for j in range(len(SPEED_TASKS))]
-            ax.bar(xs, [sp[k][t]["ratio"]["value"] for t in SPEED_TASKS], width, label=label(k))
+            ratios = [(sp[k].get(t, {}).get("ratio") or {}).get("value") for t in SPEED_TASKS]
+            ax.bar(xs, [float("nan") if r is None else r for r in ratios], width, label=label(k))
         ax.set_xticks([j + width * (len(ks) - 1) / 2 for j in range(len(SPEED_TASKS))], SPEED_TASKS)
         ax.axhline(1, color="#333", lw=0.8)
         ax.set_yscale("log")

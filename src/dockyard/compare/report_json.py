@@ -5,6 +5,7 @@
      "start":   {mode: {"first_output": fig, "exit": fig, "runner": str}},
      "memory":  {mode: {"idle_1": fig, "idle_n_total": fig, "idle_n_each": fig}},
      "speed":   {mode: {task: {"seconds": fig, "ratio": fig}}}   tasks: cpu syscalls memory disk network
+                (network also has "throughput": fig, MiB/s)
      "surface": {mode: {"host_syscalls": fig, "capabilities": fig, "devices": fig, ...}},
      "scaling": {mode: {"raise_memory"|"raise_cpus"|"lower_memory": {"seconds": fig, "took_effect": fig}}},
      "elapsed": fig}

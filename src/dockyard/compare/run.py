@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from . import (
     machine,
     measure_memory,
+    measure_network,
     measure_speed,
     measure_start,
     modes,
@@ -40,6 +41,13 @@ def dockyard_binary() -> str:
     return here if os.path.exists(here) else (shutil.which("dockyard") or "dockyard")
 
 
+def _with_network(speed: dict, network: dict) -> dict:
+    """The network stream is its own run per mode (on the bridge), shown as the speed table's last task."""
+    for key, row in speed.items():
+        row["network"] = network[key]
+    return speed
+
+
 def compare(opts: Options, log=lambda msg: None) -> dict:
     dy = dockyard_binary()
     env = dict(os.environ)
@@ -60,7 +68,8 @@ def compare(opts: Options, log=lambda msg: None) -> dict:
         steps = {
             "start": lambda: measure_start.measure(ms, opts.runs, log),
             "memory": lambda: measure_memory.measure(ms, opts.density, log),
-            "speed": lambda: measure_speed.measure(ms, opts.runs, opts.scale, log),
+            "speed": lambda: _with_network(measure_speed.measure(ms, opts.runs, opts.scale, log),
+                                           measure_network.measure(ms, opts.runs, opts.scale, log)),
             "surface": lambda: surface.measure(ms, opts.image, log),
             "scaling": lambda: scaling.measure(ms, log),
         }
