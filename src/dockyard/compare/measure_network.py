@@ -145,9 +145,10 @@ def measure(modes, runs: int, scale: float, log) -> dict:
             row = dict.fromkeys(("seconds", "ratio", "throughput"), missing("no run succeeded"))
         else:
             s = spread(samples[m.key], "s", how, digits=3)
+            median = statistics.median(samples[m.key])  # unrounded: the host's own ratio is exactly 1
             row = {"seconds": s,
-                   "throughput": measured(round(mib / s["value"], 1), "MiB/s", f"{mib:g} MiB / the median seconds"),
-                   "ratio": (measured(round(s["value"] / host, 2), "x",
+                   "throughput": measured(round(mib / median, 1), "MiB/s", f"{mib:g} MiB / the median seconds"),
+                   "ratio": (measured(round(median / host, 2), "x",
                                       f"median seconds here / the host's loopback median ({host:.3f} s); > 1 is slower "
                                       "than the host")
                              if host else missing("no host reference run"))}
