@@ -77,7 +77,14 @@ def ip_forward_as_it_was():
 def default_bridge_down_after_module():
     before = os.path.exists("/sys/class/net/dockyard0")
     yield
-    if before or not os.path.exists("/sys/class/net/dockyard0") or _attached_veths():
+    if before or not os.path.exists("/sys/class/net/dockyard0"):
+        return
+    import time
+
+    deadline = time.monotonic() + 3  # an exited container's veth goes with its netns, in a kernel worker
+    while _attached_veths() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _attached_veths():
         return
     with tempfile.TemporaryDirectory() as tmp:  # the default network has one id in every store
         env = {**os.environ, "DOCKYARD_ROOT": os.path.join(tmp, "lib"), "DOCKYARD_RUN_ROOT": os.path.join(tmp, "run")}

@@ -148,10 +148,16 @@ class lock:
     """One writer at a time on the table (list, then add or delete by handle); while held,
     the recorded rule handles of this run root are loaded and saved back on release."""
 
+    # Host-wide, not per run root: the nft table, the default bridge and the sysctls are the
+    # host's, and another store (another DOCKYARD_ROOT) may be taking dockyard0 down while we
+    # put a veth on it. The rule handles stay per run root.
+    HOST_LOCK = "/run/lock/dockyard-network.lock"
+
     def __init__(self, run_root: str) -> None:
         d = os.path.join(run_root, "network")
         os.makedirs(d, mode=0o700, exist_ok=True)
-        self.path = os.path.join(d, "nft.lock")
+        os.makedirs(os.path.dirname(self.HOST_LOCK), exist_ok=True)
+        self.path = self.HOST_LOCK
         self.handles_path = os.path.join(d, "nft-handles.json")
 
     def __enter__(self):

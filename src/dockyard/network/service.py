@@ -173,6 +173,8 @@ def down_default(*, root: str | None = None, run_root: str | None = None) -> boo
         if store.endpoints(net.id):
             return False
         with nft.lock(_run_root(run_root)):
+            if netlink.ports_of(net.bridge):  # another store's containers or VMs are on it
+                return False
             _down(net, _run_root(run_root))
         return True
 
