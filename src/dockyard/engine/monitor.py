@@ -54,6 +54,7 @@ def start(cid: str, bundle: str, runtime: str, *, exit_command: list[str] | None
     r, w = os.pipe()
     args = [conmon_binary(), "--api-version", "1", "-c", cid, "-u", cid, "-n", cid[:12], "-r", runtime,
             "-b", bundle, "-p", os.path.join(bundle, "pid"), "--exit-dir", bundle,
+            "--persist-dir", bundle,  # where conmon writes its `oom` marker (else: its cwd, the caller's)
             "-l", f"k8s-file:{os.path.join(bundle, 'ctr.log')}", "--conmon-pidfile", os.path.join(bundle, "conmon.pid"),
             "--socket-dir-path", sock_dir, "--runtime-arg", "--root", "--runtime-arg", config.runtime_root(),
             "--runtime-arg", "--log", "--runtime-arg", os.path.join(bundle, "runtime.log"),
@@ -65,7 +66,7 @@ def start(cid: str, bundle: str, runtime: str, *, exit_command: list[str] | None
     for i, a in enumerate(exit_command or ()):
         args += ["--exit-command" if i == 0 else "--exit-command-arg", a]
     try:
-        p = subprocess.Popen(args, pass_fds=(w,), env={**os.environ, "_OCI_SYNCPIPE": str(w)},
+        p = subprocess.Popen(args, pass_fds=(w,), env={**os.environ, "_OCI_SYNCPIPE": str(w)}, cwd=bundle,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     finally:
         os.close(w)
