@@ -14,6 +14,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "benchmarks/network.sh: run as root" >&2; exit 1; }
 command -v iperf3 >/dev/null || { echo "benchmarks/network.sh: needs iperf3 (apt install iperf3)" >&2; exit 1; }
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/benchmarks/private_podman.sh"
 PY=$REPO/.venv/bin/python
 DY=$REPO/.venv/bin/dockyard
 RUNS=${RUNS:-30}
@@ -54,15 +55,12 @@ CMDS=(-n "dockyard run --rm (default bridge)" "$DY run --rm busybox /bin/true"
 # podman as benchmarks/run.sh runs it (private store, runc, ulimits it may set), with a private
 # network config dir so its default network is its own and nothing of the host's is changed
 if command -v podman >/dev/null; then
-    PD=$(mktemp -d /tmp/dy-pnetbench.XXXXXX)
-    mkdir -p "$PD"/{root,runroot,tmp,net,runc}
-    printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' > "$PD/containers.conf"
-    PODMAN="env CONTAINERS_CONF=$PD/containers.conf podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --network-config-dir $PD/net --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc) --runtime-flag root=$PD/runc"
+    private_podman "$(mktemp -d /tmp/dy-pnetbench.XXXXXX)"
     "$DY" save -o "$TMP/bb.tar" busybox
     $PODMAN load -q -i "$TMP/bb.tar" >/dev/null
     echo "(podman $($PODMAN version --format '{{.Client.Version}}'), network backend: $($PODMAN info --format '{{.Host.NetworkBackend}}' 2>/dev/null || echo '?'))"
     CMDS+=(-n "podman run --rm (default bridge)" "$PODMAN run --rm docker.io/library/busybox:latest /bin/true")
-    cleanup_podman() { $PODMAN system reset -f >/dev/null 2>&1; rm -rf "$PD"; }
+    cleanup_podman() { podman_reset; }
 else
     echo "(podman: not installed: its row is left out; DESIGN.md measured 256 ms)"
     cleanup_podman() { :; }

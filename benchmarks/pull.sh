@@ -14,6 +14,7 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "benchmarks/pull.sh: run as root" >&2; exit 1; }
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/benchmarks/private_podman.sh"
 PY=$REPO/.venv/bin/python
 DY=$REPO/.venv/bin/dockyard
 ROUNDS=${ROUNDS:-5}
@@ -103,13 +104,7 @@ IMAGE=$REG/bench/debian:bookworm
 skopeo copy -q --dest-tls-verify=false "oci:$CACHE/layout:bookworm" "docker://$IMAGE"
 
 # -- the contenders: each round starts from an empty store ----------------------------------
-PD=$TMP/podman
-podman_reset() { $PODMAN system reset -f >/dev/null 2>&1 || true; rm -rf "$PD"; }
-PODMAN="env CONTAINERS_CONF=$PD/containers.conf TMPDIR=$PD/scratch podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --network-config-dir $PD/net --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc)"
-prepare_podman() {
-    mkdir -p "$PD"/{root,runroot,tmp,net,scratch}
-    printf '[engine]\nimage_copy_tmp_dir = "%s"\n' "$PD/scratch" > "$PD/containers.conf"
-}
+prepare_podman() { private_podman "$TMP/podman"; }
 export DOCKYARD_CONFIG=$TMP/no-registries.json   # loopback is insecure (plain HTTP) by default
 NAMES=("dockyard pull" "podman pull" "skopeo copy + umoci unpack")
 run_dockyard() { DOCKYARD_ROOT=$TMP/dy DOCKYARD_RUN_ROOT=$TMP/dy-run "$DY" pull -q "$IMAGE" >/dev/null; }

@@ -6,6 +6,7 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "benchmarks/run.sh: run as root" >&2; exit 1; }
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/benchmarks/private_podman.sh"
 PY=$REPO/.venv/bin/python
 DY=$REPO/.venv/bin/dockyard
 RUNS=${RUNS:-30}
@@ -43,14 +44,11 @@ fi
 # refuses this cgroup v1 hybrid host), ulimits it may set (no CAP_SYS_RESOURCE here): see
 # tests/podman_support.py and shared/PEERS.md for why each flag.
 if command -v podman >/dev/null; then
-    PD=$(mktemp -d /tmp/dy-pbench.XXXXXX)
-    mkdir -p "$PD"/{root,runroot,tmp,net,runc}
-    printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' > "$PD/containers.conf"
-    PODMAN="env CONTAINERS_CONF=$PD/containers.conf podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --network-config-dir $PD/net --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc) --runtime-flag root=$PD/runc"
+    private_podman "$(mktemp -d /tmp/dy-pbench.XXXXXX)"
     "$DY" save -o "$TMP/bb.tar" busybox
     $PODMAN load -q -i "$TMP/bb.tar" >/dev/null
     CMDS+=(-n "podman run --rm (runc)" "$PODMAN run --rm --network none docker.io/library/busybox:latest /bin/true")
-    cleanup_podman() { $PODMAN system reset -f >/dev/null 2>&1; rm -rf "$PD"; }
+    cleanup_podman() { podman_reset; }
 else
     echo "(podman: not installed: its row is left out; PEERS.md measured 105 ms)"
     cleanup_podman() { :; }
