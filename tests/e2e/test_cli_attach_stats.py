@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
+from cli_env import DOCKYARD, bootstrap_busybox, mounted_under, private_env, remove_leftovers
 pytestmark = pytest.mark.root
 
 
@@ -23,17 +22,11 @@ def env(tmp_path_factory):
     need(os.geteuid() == 0, "needs root")
     need_binary("conmon")
     root = tmp_path_factory.mktemp("dy")
-    e = {**os.environ, "DOCKYARD_ROOT": str(root / "lib"), "DOCKYARD_RUN_ROOT": str(root / "run"),
-         "DOCKYARD_SECCOMP_CACHE": str(root / "seccomp-cache")}
-    p = subprocess.run([DOCKYARD, "bootstrap", "busybox"], env=e, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    e = private_env(root)
+    bootstrap_busybox(e)
     yield e
-    # whatever a failed test left: remove it, then check nothing of ours is mounted
-    left = subprocess.run([DOCKYARD, "ps", "-a", "-q"], env=e, capture_output=True, text=True).stdout.split()
-    for cid in left:
-        subprocess.run([DOCKYARD, "rm", "-f", cid], env=e, capture_output=True)
-    with open("/proc/self/mountinfo") as f:
-        assert str(root) not in f.read()
+    left = remove_leftovers(e)  # whatever a failed test left: removed, then reported
+    assert not mounted_under(root)
     assert not left, f"containers left by the tests (now removed): {left}"
 
 
