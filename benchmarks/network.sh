@@ -56,8 +56,7 @@ CMDS=(-n "dockyard run --rm (default bridge)" "$DY run --rm busybox /bin/true"
 # network config dir so its default network is its own and nothing of the host's is changed
 if command -v podman >/dev/null; then
     private_podman "$(mktemp -d /tmp/dy-pnetbench.XXXXXX)"
-    "$DY" save -o "$TMP/bb.tar" busybox
-    $PODMAN load -q -i "$TMP/bb.tar" >/dev/null
+    podman_load_busybox "$DY" "$TMP"
     echo "(podman $($PODMAN version --format '{{.Client.Version}}'), network backend: $($PODMAN info --format '{{.Host.NetworkBackend}}' 2>/dev/null || echo '?'))"
     CMDS+=(-n "podman run --rm (default bridge)" "$PODMAN run --rm docker.io/library/busybox:latest /bin/true")
     cleanup_podman() { podman_reset; }
@@ -71,12 +70,10 @@ else
     echo "(docker: no dockerd running here: its row is left out; DESIGN.md measured 249 ms)"
 fi
 hyperfine --warmup 3 --runs "$RUNS" --style basic --time-unit millisecond --export-json "$TMP/run.json" "${CMDS[@]}"
+"$PY" "$REPO/benchmarks/hyperfine_table.py" "$TMP/run.json"
 "$PY" - "$TMP/run.json" <<'PYEOF'
 import json, sys
 rs = json.load(open(sys.argv[1]))["results"]
-print(f"\n| command | median ms | mean | min | max |\n|---|---:|---:|---:|---:|")
-for r in rs:
-    print(f"| {r['command']} | {r['median']*1e3:.2f} | {r['mean']*1e3:.2f} | {r['min']*1e3:.2f} | {r['max']*1e3:.2f} |")
 dy = rs[0]["median"] * 1e3
 others = {r["command"]: r["median"] * 1e3 for r in rs[2:]}
 for name, ms in others.items():

@@ -18,3 +18,9 @@ podman_reset() {
     [ -n "${PD:-}" ] && rm -rf "$PD"
     return 0
 }
+
+# busybox as dockyard made it, in the private podman's store (there is no registry to pull from)
+podman_load_busybox() {  # DY TMPDIR
+    "$1" save -o "$2/bb.tar" busybox
+    $PODMAN load -q -i "$2/bb.tar" >/dev/null
+}

@@ -45,8 +45,7 @@ fi
 # tests/podman_support.py and shared/PEERS.md for why each flag.
 if command -v podman >/dev/null; then
     private_podman "$(mktemp -d /tmp/dy-pbench.XXXXXX)"
-    "$DY" save -o "$TMP/bb.tar" busybox
-    $PODMAN load -q -i "$TMP/bb.tar" >/dev/null
+    podman_load_busybox "$DY" "$TMP"
     CMDS+=(-n "podman run --rm (runc)" "$PODMAN run --rm --network none docker.io/library/busybox:latest /bin/true")
     cleanup_podman() { podman_reset; }
 else
@@ -59,12 +58,10 @@ else
     echo "(docker: no dockerd running here: its row is left out; PEERS.md measured 174 ms)"
 fi
 hyperfine --warmup 3 --runs "$RUNS" --style basic --time-unit millisecond --export-json "$TMP/run.json" "${CMDS[@]}"
+"$PY" "$REPO/benchmarks/hyperfine_table.py" "$TMP/run.json"
 "$PY" - "$TMP/run.json" <<'PYEOF'
 import json, sys
 rs = json.load(open(sys.argv[1]))["results"]
-print(f"\n| command | median ms | mean | min | max |\n|---|---:|---:|---:|---:|")
-for r in rs:
-    print(f"| {r['command']} | {r['median']*1e3:.2f} | {r['mean']*1e3:.2f} | {r['min']*1e3:.2f} | {r['max']*1e3:.2f} |")
 dy = rs[0]["median"] * 1e3
 print(f"\ngoal: dockyard run --rm <= 25 ms median: measured {dy:.1f} ms -> " + ("MET" if dy <= 25 else "MISSED"))
 PYEOF

@@ -85,3 +85,19 @@ def recv_with_fds(conn, maxfds: int = 4) -> tuple[bytes, list[int]]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     return data, list(fds)
+
+
+def processes_naming(text: str) -> list[str]:
+    """"PID: command line" of every process whose command line contains ``text`` (a run
+    root: QEMU, virtiofsd, conmon of a test's dockyard), pytest itself excepted."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue  # gone meanwhile
+            if text in cmd and "pytest" not in cmd:
+                out.append(f"{pid}: {cmd}")
+    return out

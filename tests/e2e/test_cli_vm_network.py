@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from network_fixtures import free_port, host_ip, leaks
-from support import need, need_binary
+from support import need, need_binary, processes_naming
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
 pytestmark = pytest.mark.root
@@ -43,15 +43,7 @@ def _ours(env) -> set[str]:
             out |= {"nft rule " + line.strip() for line in item.splitlines() if "comment" in line}
         else:
             out.add(item)
-    for pid in os.listdir("/proc"):  # QEMU, virtiofsd, conmon of our run root
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if env["DOCKYARD_RUN_ROOT"] in cmd and "pytest" not in cmd:
-                out.add(f"process {pid}: {cmd}")
+    out |= {f"process {p}" for p in processes_naming(env["DOCKYARD_RUN_ROOT"])}  # QEMU, virtiofsd, conmon
     return out
 
 

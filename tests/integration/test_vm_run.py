@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from support import need, need_binary
+from support import need, need_binary, processes_naming
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
 pytestmark = pytest.mark.root
@@ -42,17 +42,7 @@ def env(tmp_path_factory):
 
 def _ours(env) -> list[str]:
     """Processes whose command line names our run root (QEMU, virtiofsd)."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if env["DOCKYARD_RUN_ROOT"] in cmd and "pytest" not in cmd:
-                out.append(f"{pid}: {cmd}")
-    return out
+    return processes_naming(env["DOCKYARD_RUN_ROOT"])
 
 
 def _left(env) -> list[str]:
